@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/setup.sh: idempotent set-up of a fresh Debian machine (called by `make setup`).
+#
+# Choices:
+# - a .venv in the repo root; torch pinned to 2.13.0 and installed first, so pip takes
+#   the CPU build on disk instead of downloading a multi-GB CUDA build;
+# - the install is skipped when pyproject.toml has not changed since the last one
+#   (a stamp file holds its hash), so `make test` after `make setup` costs nothing;
+# - as root: the Docker engine (docker.io) and debootstrap are installed when missing,
+#   dockerd is started in the background when no engine answers, and the default
+#   sandbox base image is built when missing (scripts/setup_docker.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.swe-srl-installed
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing the project into $VENV (torch CPU build first)"
+  "$VENV/bin/pip" install -q --upgrade pip wheel
+  "$VENV/bin/pip" install -q "torch==2.13.0"
+  "$VENV/bin/pip" install -q -e ".[dev]"
+  echo "$want" > "$STAMP"
+else
+  echo "[setup] $VENV is up to date"
+fi
+
+bash scripts/setup_docker.sh

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# scripts/setup_docker.sh: make sure a Docker engine answers (installing and starting
+# it when running as root), then build the default sandbox base image if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+engine_up() { docker info >/dev/null 2>&1; }
+
+if ! engine_up; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "[setup] no Docker engine answers and we are not root: start one yourself to use the sandboxes" >&2
+    exit 0
+  fi
+  if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    echo "[setup] installing docker.io and debootstrap"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq docker.io debootstrap >/dev/null
+  fi
+  echo "[setup] starting dockerd"
+  mkdir -p /var/log
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do engine_up && break; sleep 1; done
+  engine_up || { echo "[setup] dockerd did not start; see /var/log/dockerd.log" >&2; tail -20 /var/log/dockerd.log >&2; exit 1; }
+fi
+echo "[setup] Docker engine is up"
+
+# Base image for the sandboxes (no registry needed): built once, then cached.
+if [ -x .venv/bin/swe-srl ] && .venv/bin/swe-srl sandbox build --help >/dev/null 2>&1; then
+  .venv/bin/swe-srl sandbox build --base-only
+fi

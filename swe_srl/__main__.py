@@ -1,0 +1,3 @@
+from swe_srl.cli import main
+
+main()

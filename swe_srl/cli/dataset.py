@@ -1,0 +1,13 @@
+"""`swe-srl dataset`: Canonical trajectories -> step-wise SRL/SFT datasets (issue 2)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("dataset", help="Canonical trajectories -> step-wise SRL/SFT datasets (issue 2). Not yet available.", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def _dataset(ctx: typer.Context) -> None:
+        from swe_srl.errors import NotYetAvailableError
+
+        raise NotYetAvailableError("`swe-srl dataset` is not yet available in this version")

@@ -1,0 +1,96 @@
+"""Log parsers: one module per agent-log family, found by short name.
+
+Every parser implements :class:`swe_srl.protocols.LogParser`:
+
+* ``detect(path, head) -> float`` scores how sure it is that the file is its
+  format, from the path and the first bytes (``head``, up to 64 KiB); 0 means no.
+* ``parse(path) -> Iterator[Trajectory | ParseError]`` yields one canonical
+  trajectory per run found in the file, or a :class:`ParseError` (with
+  ``file`` or ``file:line``) for each record it had to skip. A parser never
+  raises anything else for bad input.
+
+Parsers are imported lazily from :data:`PARSERS` (short name -> import path).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Iterator
+
+from swe_srl.errors import ParseError, UnknownFormatError
+from swe_srl.protocols import LogParser
+from swe_srl.trajectories.models import Trajectory
+
+PARSERS: dict[str, str] = {
+    "swe-agent": "swe_srl.trajectories.parsers.swe_agent:SweAgentParser",
+    "mini-swe-agent": "swe_srl.trajectories.parsers.mini_swe_agent:MiniSweAgentParser",
+    "openhands": "swe_srl.trajectories.parsers.openhands:OpenHandsParser",
+    "chat-messages": "swe_srl.trajectories.parsers.chat_messages:ChatMessagesParser",
+    "claude-code": "swe_srl.trajectories.parsers.claude_code:ClaudeCodeParser",
+    "codex": "swe_srl.trajectories.parsers.codex:CodexParser",
+    "canonical": "swe_srl.trajectories.parsers.canonical:CanonicalParser",
+}
+
+HEAD_BYTES = 64 * 1024
+_cache: dict[str, LogParser] = {}
+
+
+def get_parser(name: str) -> LogParser:
+    """The parser registered under ``name``; the error lists the valid names."""
+    if name not in PARSERS:
+        raise UnknownFormatError(f"unknown format {name!r}; valid formats: auto, {', '.join(PARSERS)}")
+    if name not in _cache:
+        module, _, attr = PARSERS[name].partition(":")
+        _cache[name] = getattr(importlib.import_module(module), attr)()
+    return _cache[name]
+
+
+def read_head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(HEAD_BYTES)
+
+
+def detect_format(path: str | Path, head: bytes | None = None) -> str:
+    """The best-scoring parser's name, or :class:`UnknownFormatError`."""
+    path = Path(path)
+    if head is None:
+        head = read_head(path)
+    best, best_score = None, 0.0
+    for name in PARSERS:
+        try:
+            score = float(get_parser(name).detect(path, head))
+        except Exception:  # a detector must never break detection of the others
+            score = 0.0
+        if score > best_score:
+            best, best_score = name, score
+    if best is None:
+        stripped = head.lstrip()
+        if not stripped:
+            raise UnknownFormatError("empty file", str(path))
+        if stripped[:1] not in (b"{", b"["):
+            raise UnknownFormatError("not JSON or JSONL", str(path))
+        raise UnknownFormatError("no parser recognises this format", str(path))
+    return best
+
+
+def parse_file(path: str | Path, fmt: str = "auto") -> Iterator[Trajectory | ParseError]:
+    """Parse one file with the named parser (or the detected one)."""
+    path = Path(path)
+    try:
+        name = detect_format(path) if fmt == "auto" else fmt
+        parser = get_parser(name)
+    except ParseError as e:
+        yield e
+        return
+    except OSError as e:
+        yield ParseError(f"cannot read ({e.strerror or e})", str(path))
+        return
+    try:
+        yield from parser.parse(path)
+    except ParseError as e:
+        yield e
+    except OSError as e:
+        yield ParseError(f"cannot read ({e.strerror or e})", str(path))
+    except RecursionError:
+        yield ParseError("nesting too deep", str(path))
