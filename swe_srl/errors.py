@@ -31,3 +31,7 @@ class ConfigError(SweSrlError):
 
 class NotYetAvailableError(SweSrlError):
     """A command whose stage has not landed yet."""
+
+
+class FormatError(SweSrlError):
+    """A model response does not follow the think-then-one-action format."""
