@@ -1,0 +1,446 @@
+"""SWE-agent's Agent-Computer Interface (ACI) commands, and helpers shared by
+the SWE-agent family of parsers (``swe-agent``, ``mini-swe-agent`` and the
+SWE-agent-style rows of ``chat-messages``).
+
+SWE-agent 0.x agents answer with a thought and one command in a fenced block.
+The command is either a plain shell command or an ACI command. They map onto
+the canonical tools as follows (``raw`` always keeps the command as written):
+
+==========================================  ==============================================================
+``open PATH [N]``                           ``str_replace_editor view PATH`` (``view_range`` around N)
+``create PATH``                             ``str_replace_editor create PATH`` with ``file_text ""``
+``edit N:M`` ... ``end_of_edit``            tool ``edit`` {path: open file, start_line, end_line, replacement}
+``edit 'old' 'new' [replace_all]`` (1.x)    ``str_replace_editor str_replace`` on the open file
+``insert 'text' [N]`` (1.x)                 ``str_replace_editor insert`` (tool ``insert`` without N)
+``str_replace_editor CMD PATH --k v`` (1.x) ``str_replace_editor`` with the flags as arguments
+``submit``                                  ``submit``
+``goto N``, ``scroll_up``, ``scroll_down``  their own names (``line_number``)
+``search_file T [F]``, ``search_dir T [D]`` their own names (``search_term``, ``file`` / ``dir``)
+``find_file NAME [D]``                      ``find_file`` (``file_name``, ``dir``)
+anything else                               ``bash`` (:func:`swe_srl.trajectories.normalize.bash`)
+==========================================  ==============================================================
+
+Relative paths are made absolute with the working directory when it is known
+(the ``state`` of a ``.traj`` step, or the ``(Current directory: ...)`` line
+SWE-agent appends to every observation), because ``str_replace_editor`` only
+takes absolute paths. SWE-agent 1.x function-calling tool calls use the same
+argument names, see :func:`tool_call_action`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from swe_srl.trajectories import normalize
+from swe_srl.trajectories.models import Action
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def content_text(content: Any) -> str:
+    """Message content as plain text: a string, or a list of content blocks
+    (``{"type": "text", "text": ...}``, plain strings); other blocks (images)
+    are skipped. Raises ``TypeError`` on any other type."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict):
+                text = block.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+            else:
+                raise TypeError(f"content block is a {type(block).__name__}")
+        return "\n".join(parts)
+    if isinstance(content, dict) and isinstance(content.get("text"), str):
+        return content["text"]
+    raise TypeError(f"message content is a {type(content).__name__}")
+
+
+def crlf_to_lf(text: str) -> str:
+    return text.replace("\r\n", "\n") if "\r\n" in text else text
+
+
+_OBS_PREFIXES = re.compile(r"\A(?:OBSERVATION:[ \t]*\n|Observation:[ \t]*|EXECUTION RESULT of \[[^\]\n]*\]:[ \t]*\n)")
+
+
+def strip_observation_prefix(text: str) -> str:
+    """Drop the label chat datasets put before tool output
+    (``OBSERVATION:\\n``, ``Observation: ``, ``EXECUTION RESULT of [tool]:\\n``)."""
+    return _OBS_PREFIXES.sub("", text, count=1)
+
+
+_TASK_PATTERNS = (
+    re.compile(r"<pr_description>\s*(?:Consider the following PR description:\s*)?(.*?)\s*</pr_description>", re.S),
+    re.compile(r"ISSUE:\n(.*?)\n+INSTRUCTIONS:", re.S),
+    re.compile(r"<issue_description>\s*(.*?)\s*</issue_description>", re.S),
+    re.compile(r"<issue>\s*(.*?)\s*</issue>", re.S),
+    re.compile(r"\APlease solve this issue: (.*?)\n\nYou can execute bash commands", re.S),
+)
+
+
+def extract_problem_statement(text: str) -> str:
+    """The task inside an agent's instance prompt (the ``<pr_description>``,
+    SWE-agent's ``ISSUE: ... INSTRUCTIONS:``...), else the whole text."""
+    for pattern in _TASK_PATTERNS:
+        m = pattern.search(text)
+        if m and m.group(1).strip():
+            return m.group(1).strip()
+    return text.strip()
+
+
+# --------------------------------------------------------------------------- instance ids
+
+
+_SAMPLE_SUFFIX = re.compile(r"^(.+__.+-\d+)_\d+$")
+_SWEBENCH_ID = re.compile(r"^(?P<owner>[A-Za-z0-9][\w.-]*?)__(?P<name>[\w.-]+)-\d+$")
+_SWESMITH_ID = re.compile(r"^(?P<owner>[A-Za-z0-9][\w.-]*?)__(?P<name>[\w-]+(?:\.[\w-]+)*?)\.[0-9a-f]{8}(?:\.|$)")
+
+
+def strip_sample_suffix(instance_id: str) -> str:
+    """``python__mypy-15976_0`` (SWE-Gym / nebius sample index) -> ``python__mypy-15976``."""
+    m = _SAMPLE_SUFFIX.match(instance_id)
+    return m.group(1) if m else instance_id
+
+
+def instance_id_from_stem(stem: str) -> str:
+    """An instance id from a file name: ``django__django-16255`` stays; a name
+    with a prefix such as ``run7__django__django-16255`` keeps its last two
+    ``__``-separated parts."""
+    parts = stem.split("__")
+    if len(parts) > 2:
+        return "__".join(parts[-2:])
+    return stem
+
+
+def repo_from_instance_id(instance_id: str | None) -> str | None:
+    """``django__django-16255`` -> ``django/django``; SWE-smith ids
+    (``getmoto__moto.694ce1f4.pr_7331``) -> ``getmoto/moto``; else None."""
+    if not instance_id:
+        return None
+    iid = strip_sample_suffix(instance_id)
+    m = _SWESMITH_ID.match(iid) or _SWEBENCH_ID.match(iid)
+    if m:
+        return f"{m.group('owner')}/{m.group('name')}"
+    return None
+
+
+def file_stem(name: str) -> str:
+    """``x.traj.json`` -> ``x``; ``x.traj`` -> ``x``; ``rows.jsonl`` -> ``rows``."""
+    for suffix in (".traj.json", ".traj", ".jsonl", ".ndjson", ".json"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def normalize_patch(patch: Any) -> str | None:
+    """A submitted diff, cleaned of terminal artefacts: ``\\r\\n`` line endings
+    throughout (a pty's doing; the diff's own header lines end in ``\\r\\n``)
+    become ``\\n``, and leading blank lines go. Empty -> None."""
+    if not isinstance(patch, str) or not patch.strip():
+        return None
+    text = patch
+    m = re.search(r"^diff --git [^\n]*\n", text, re.M)
+    if m and m.group(0).endswith("\r\n"):
+        text = text.replace("\r\n", "\n")
+    return text.lstrip("\r\n")
+
+
+# --------------------------------------------------------------------------- fenced blocks
+
+_FENCE = re.compile(r"^[ \t]*```([^\s`]*)[ \t]*$")
+
+
+def last_fenced_block(text: str) -> tuple[str, str] | None:
+    """``(thought, command)`` from SWE-agent's thought-action format: the
+    command is the last top-level fenced block, the thought the text before it.
+
+    A fence with a language tag always opens a block; a bare fence closes the
+    innermost open block, or opens one. An ``edit`` whose replacement itself
+    holds a bare fence is extended to the fence after its ``end_of_edit``.
+    """
+    lines = text.split("\n")
+    stack: list[int] = []
+    last: tuple[int, int] | None = None
+    for i, line in enumerate(lines):
+        m = _FENCE.match(line)
+        if not m:
+            continue
+        if m.group(1):
+            stack.append(i)
+        elif stack:
+            start = stack.pop()
+            if not stack:
+                last = (start, i)
+        else:
+            stack.append(i)
+    if last is None:
+        return None
+    start, end = last
+    body = lines[start + 1 : end]
+    if body and re.match(r"\s*edit\s+\d+", body[0]) and not any(b.strip() == "end_of_edit" for b in body):
+        for j in range(end + 1, len(lines)):
+            if lines[j].strip() == "end_of_edit":
+                for k in range(j + 1, len(lines)):
+                    if _FENCE.match(lines[k]):
+                        end = k
+                        break
+                else:
+                    end = len(lines)
+                body = lines[start + 1 : end]
+                break
+    thought = "\n".join(lines[:start]).strip()
+    return thought, "\n".join(body)
+
+
+# --------------------------------------------------------------------------- ACI state
+
+
+@dataclass
+class AciState:
+    """What SWE-agent's prompt footer tells: the open file and the working directory."""
+
+    open_file: str | None = None
+    cwd: str | None = None
+
+    def update(self, open_file: Any = None, cwd: Any = None) -> None:
+        if isinstance(open_file, str) and open_file.strip():
+            self.open_file = None if open_file.strip() == "n/a" else open_file.strip()
+        if isinstance(cwd, str) and cwd.strip():
+            self.cwd = cwd.strip()
+
+    def update_from_state(self, state: Any) -> None:
+        """From a ``.traj`` step ``state`` (a dict, or a JSON string in 0.x)."""
+        if isinstance(state, str):
+            from swe_srl.io import loads
+
+            try:
+                state = loads(state)
+            except ValueError:
+                return
+        if isinstance(state, dict):
+            self.update(state.get("open_file"), state.get("working_dir"))
+
+    def absolute(self, path: str) -> str:
+        path = path.strip()
+        if path and not path.startswith("/") and self.cwd:
+            return posixpath.normpath(posixpath.join(self.cwd, path))
+        return path
+
+
+_FOOTER = re.compile(r"\n*\(Open file: ([^\n]*)\)\n\(Current directory: ([^\n]*)\)\n(?:bash-\$|\$)[ \t]*\Z")
+
+
+def strip_prompt_footer(observation: str, state: AciState | None = None) -> str:
+    """Remove SWE-agent's ``(Open file: X)\\n(Current directory: Y)\\nbash-$``
+    footer from an observation, recording X and Y in ``state``."""
+    m = _FOOTER.search(observation)
+    if not m:
+        return observation
+    if state is not None:
+        state.update(m.group(1), m.group(2))
+    return observation[: m.start()]
+
+
+_LINES_TOTAL = re.compile(r"\A\[File: [^\n]*\((\d+) lines total\)\]")
+
+
+def lines_total(observation: str) -> int | None:
+    """The file length SWE-agent's viewer reports (``[File: x (372 lines total)]``)."""
+    m = _LINES_TOTAL.match(observation)
+    return int(m.group(1)) if m else None
+
+
+# --------------------------------------------------------------------------- ACI commands
+
+WINDOW = 100  # SWE-agent's default viewer window
+_EDIT_RANGE = re.compile(r"\Aedit[ \t]+(\d+)[ \t]*(?::[ \t]*(\d+))?[ \t]*(?:\n|\Z)")
+
+
+def _split(text: str) -> list[str]:
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError:
+        return text.split()
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
+
+
+def view_action(path: str, line: int | None, state: AciState, raw: str, total: int | None = None) -> Action:
+    args: dict[str, Any] = {"command": "view", "path": state.absolute(path)}
+    if line is not None:
+        start = max(1, line - WINDOW // 2)
+        end = line + WINDOW // 2
+        if total is not None and total >= start:
+            end = min(end, total)
+        args["view_range"] = [start, end]
+    return normalize.editor(args, raw)
+
+
+def _edit_range(command: str, state: AciState, raw: str) -> Action | None:
+    m = _EDIT_RANGE.match(command)
+    if not m:
+        return None
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else start
+    body = command[m.end():]
+    lines = body.split("\n")
+    # the replacement runs up to the last ``end_of_edit`` line
+    cut = None
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip() == "end_of_edit":
+            cut = i
+            break
+    replacement = "\n".join(lines[:cut] if cut is not None else lines)
+    if cut is None:
+        replacement = replacement.rstrip("\n")
+    args: dict[str, Any] = {}
+    if state.open_file:
+        args["path"] = state.open_file
+    args.update({"start_line": start, "end_line": end, "replacement": replacement})
+    return Action("edit", args, raw)
+
+
+def _flag_args(tokens: list[str]) -> dict[str, Any]:
+    """``--old_str a --new_str b --view_range 1 20`` -> a dict."""
+    args: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("--") and len(tok) > 2:
+            key = tok[2:]
+            values = []
+            i += 1
+            while i < len(tokens) and not (tokens[i].startswith("--") and len(tokens[i]) > 2):
+                values.append(tokens[i])
+                i += 1
+            if key == "view_range":
+                args[key] = [_int(v) if _int(v) is not None else v for v in values]
+            else:
+                args[key] = " ".join(values) if len(values) != 1 else values[0]
+        else:
+            i += 1
+    return args
+
+
+def parse_command(command: str, state: AciState | None = None, *, observation: str = "") -> Action:
+    """Map one SWE-agent command string (0.x ACI, or a 1.x flattened action)
+    onto an :class:`Action`. ``state`` supplies the open file and working
+    directory; ``observation`` (optional) the file length for ``open``."""
+    state = state or AciState()
+    raw = command
+    text = command.strip()
+    if not text:
+        return normalize.bash("", raw)
+    edit = _edit_range(text, state, raw)
+    if edit is not None:
+        return edit
+    first_line, _, _rest = text.partition("\n")
+    head = first_line.split(None, 1)
+    name = head[0]
+    if name == "submit" and len(text.split()) <= 2:
+        return Action("submit", {}, raw)
+    if name in ("scroll_up", "scroll_down") and len(head) == 1 and "\n" not in text:
+        return Action(name, {}, raw)
+    if name in ("goto", "open", "create", "search_file", "search_dir", "find_file", "edit", "insert",
+                "str_replace_editor"):
+        tokens = _split(text)
+        if not tokens:
+            return normalize.bash(text, raw)
+        argv = tokens[1:]
+        if name == "goto" and len(argv) == 1 and _int(argv[0]) is not None:
+            return Action("goto", {"line_number": _int(argv[0])}, raw)
+        if name == "open" and 1 <= len(argv) <= 2 and (len(argv) == 1 or _int(argv[1]) is not None):
+            return view_action(argv[0], _int(argv[1]) if len(argv) == 2 else None, state, raw,
+                               lines_total(observation))
+        if name == "create" and len(argv) == 1:
+            return normalize.editor({"command": "create", "path": state.absolute(argv[0]), "file_text": ""}, raw)
+        if name in ("search_file", "search_dir", "find_file") and 1 <= len(argv) <= 2:
+            key2 = {"search_file": "file", "search_dir": "dir", "find_file": "dir"}[name]
+            key1 = "file_name" if name == "find_file" else "search_term"
+            args = {key1: argv[0]}
+            if len(argv) == 2:
+                args[key2] = argv[1]
+            return Action(name, args, raw)
+        if name == "edit" and 2 <= len(argv) <= 3:
+            return tool_call_action("edit", {"search": argv[0], "replace": argv[1],
+                                             "replace-all": _truthy(argv[2]) if len(argv) == 3 else False},
+                                    state, raw)
+        if name == "insert" and 1 <= len(argv) <= 2:
+            call: dict[str, Any] = {"text": argv[0]}
+            if len(argv) == 2:
+                call["line"] = argv[1]
+            return tool_call_action("insert", call, state, raw)
+        if name == "str_replace_editor" and len(argv) >= 2:
+            args = {"command": argv[0], "path": argv[1], **_flag_args(argv[2:])}
+            return normalize.editor(args, raw)
+    return normalize.bash(text, raw)
+
+
+def tool_call_action(name: str, arguments: Any, state: AciState | None = None, raw: str | None = None,
+                     *, observation: str = "") -> Action:
+    """Map an SWE-agent 1.x function call (``bash``, ``str_replace_editor``,
+    ``submit``, and the windowed ACI tools ``open``, ``create``, ``goto``,
+    ``scroll_*``, ``find_file``, ``search_*``, ``edit`` (search/replace),
+    ``insert``) onto an :class:`Action`."""
+    state = state or AciState()
+    args = normalize.parse_arguments(arguments)
+    if raw is None:
+        raw = arguments if isinstance(arguments, str) else normalize.from_tool_call(name, args).raw
+    if name == "open" and isinstance(args.get("path"), str):
+        return view_action(args["path"], _int(args.get("line_number")), state, raw, lines_total(observation))
+    if name == "create" and isinstance(args.get("filename", args.get("path")), str):
+        path = args.get("filename", args.get("path"))
+        return normalize.editor({"command": "create", "path": state.absolute(path), "file_text": ""}, raw)
+    if name == "goto" and _int(args.get("line_number")) is not None:
+        return Action("goto", {"line_number": _int(args["line_number"])}, raw)
+    if name == "edit" and isinstance(args.get("search"), str) and isinstance(args.get("replace"), str):
+        replace_all = _truthy(args.get("replace-all", args.get("replace_all")))
+        if state.open_file and not replace_all:
+            return normalize.editor({"command": "str_replace", "path": state.open_file,
+                                     "old_str": args["search"], "new_str": args["replace"]}, raw)
+        out = {"search": args["search"], "replace": args["replace"], "replace_all": replace_all}
+        if state.open_file:
+            out["path"] = state.open_file
+        return Action("edit", out, raw)
+    if name == "insert" and isinstance(args.get("text"), str):
+        line = _int(args.get("line", args.get("line_number")))
+        if state.open_file and line is not None:
+            return normalize.editor({"command": "insert", "path": state.open_file, "insert_line": line,
+                                     "new_str": args["text"]}, raw)
+        out = {"text": args["text"]}
+        if line is not None:
+            out["line"] = line
+        if state.open_file:
+            out["path"] = state.open_file
+        return Action("insert", out, raw)
+    return normalize.from_tool_call(name, args, raw)
+
+
+def track(action: Action, state: AciState) -> None:
+    """Update the open file after an action that opens one (``open``, ``create``)."""
+    if action.tool == "str_replace_editor" and action.args.get("command") in ("view", "create"):
+        path = action.args.get("path")
+        if isinstance(path, str) and path:
+            state.open_file = path
