@@ -308,8 +308,9 @@ def _steps_from_history(run: list[dict[str, Any]], path: Path, state: aci.AciSta
             xml = find_function_calls(text)
             if xml:
                 lead = text[: xml[0][2][0]].strip()
-                for name, params, _span in xml:
-                    new.append(Step(action=aci.tool_call_action(name, params, state), thought="" if new else lead))
+                for name, params, (start, end) in xml:
+                    action = aci.tool_call_action(name, params, state, text[start:end])
+                    new.append(Step(action=action, thought="" if new else lead))
             else:
                 block = aci.last_fenced_block(text)
                 if block:
