@@ -476,14 +476,17 @@ def _save(rows_path: Path, final: Path, cfg: DatasetConfig, with_tokens: bool, v
         splits = {}
         for split in SPLITS:
             if split_rows[split] == 0:
-                splits[split] = datasets.Dataset.from_list([], features=feats, split=split)
+                # An empty split (e.g. --val-fraction 0): a typed empty table.
+                splits[split] = datasets.Dataset(feats.arrow_schema.empty_table(),
+                                                 info=datasets.DatasetInfo(features=feats), split=split)
             else:
                 splits[split] = datasets.Dataset.from_generator(
                     gen, gen_kwargs={"split": split}, features=feats, cache_dir=str(cache), split=split
                 )
         dd = datasets.DatasetDict(splits)
         final.mkdir(parents=True, exist_ok=True)
-        dd.save_to_disk(str(final))
+        # save_to_disk writes no shard for an empty split (and cannot load it back): force one.
+        dd.save_to_disk(str(final), num_shards={k: 1 for k, n in split_rows.items() if n == 0} or None)
         for split, ds in dd.items():
             ds.to_parquet(str(final / f"{split}.parquet"))
     finally:
