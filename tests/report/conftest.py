@@ -1,0 +1,179 @@
+"""A fake-but-realistic run directory: the files each stage writes, in their
+schemas (input data for the renderer). Values are generated, not recorded."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+EVIL = "<script>alert('x')</script>&"
+
+SRL_IDS = ["acme__widgets-1", "acme__widgets-2", "acme__widgets-3", "acme__widgets-4"]
+
+
+def _png(color: str = "#d62728") -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 2), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0, 1, 2, 3], [0.1, 0.4, 0.35, 0.6], color=color, linewidth=3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _json(path: Path, obj) -> None:
+    _write(path, json.dumps(obj, indent=2))
+
+
+def _jsonl(path: Path, rows, extra: str = "") -> None:
+    _write(path, "".join(json.dumps(r) + "\n" for r in rows) + extra)
+
+
+def _patch(iid: str, n: int) -> str:
+    lines = "".join(f"+    x{i} = {i}\n" for i in range(n))
+    return (
+        f"diff --git a/src/{iid}.py b/src/{iid}.py\n--- a/src/{iid}.py\n+++ b/src/{iid}.py\n"
+        f"@@ -1,2 +1,{2 + n} @@\n def f():\n-    return 0\n{lines}+    return 1\n"
+    )
+
+
+def _eval_run(root: Path, run: str, *, resolved: list[str], unresolved: list[str], empty: list[str],
+              error: list[str], extra: dict) -> None:
+    ids = resolved + unresolved + empty + error
+    _json(root / "report.json", {
+        "total_instances": len(ids),
+        "submitted_instances": len(ids),
+        "completed_instances": len(resolved) + len(unresolved),
+        "resolved_instances": len(resolved),
+        "unresolved_instances": len(unresolved),
+        "empty_patch_instances": len(empty),
+        "error_instances": len(error),
+        "completed_ids": sorted(resolved + unresolved),
+        "incomplete_ids": [],
+        "empty_patch_ids": empty,
+        "submitted_ids": ids,
+        "resolved_ids": resolved,
+        "unresolved_ids": unresolved,
+        "error_ids": error,
+        "run_id": run,
+        "schema_version": 2,
+        **extra,
+    })
+    for iid in ids:
+        d = root / iid
+        ok = iid in resolved
+        verdict = {
+            "patch_is_None": False,
+            "patch_exists": iid not in empty,
+            "patch_successfully_applied": iid not in empty and iid not in error,
+            "resolved": ok,
+            "resolution": "RESOLVED_FULL" if ok else "RESOLVED_NO",
+        }
+        if iid not in empty and iid not in error:
+            verdict["tests_status"] = {
+                "FAIL_TO_PASS": {"success": ["tests/test_a.py::test_fix"] if ok else [],
+                                 "failure": [] if ok else ["tests/test_a.py::test_fix"]},
+                "PASS_TO_PASS": {"success": ["tests/test_a.py::test_old", "tests/test_b.py::test_keep"], "failure": []},
+            }
+        _json(d / "report.json", {iid: verdict})
+        if iid not in empty:
+            _write(d / "patch.diff", _patch(iid, 2))
+        if iid not in error:
+            _write(d / "test_output.txt", f"+ pytest tests/test_a.py\n{'1 passed' if ok else '1 failed'} {EVIL}\n")
+        _write(d / "eval.sh", "#!/bin/bash\npytest tests/test_a.py\n")
+
+
+def build_run_dir(root: Path, *, with_training: bool = True) -> Path:
+    """Write a run directory as the demo would lay it out (the layout is only one
+    possibility; the renderer discovers it)."""
+    # swe-srl convert
+    _json(root / "traj" / "report.json", {
+        "format": "swe-srl.convert-report/v1",
+        "version": "0.1.0",
+        "command": {"argv": ["swe-srl", "convert", "trajectories/", "--out", "traj"], "format": "auto"},
+        "files": {"total": 9, "parsed": 8, "skipped": 1},
+        "bytes": 1_234_567,
+        "trajectories": 12,
+        "steps": 187,
+        "records_skipped": 2,
+        "formats": {"swe-agent": {"files": 4, "trajectories": 6, "steps": 101},
+                    "openhands": {"files": 4, "trajectories": 6, "steps": 86}},
+        "actions_by_tool": {"bash": 90, "str_replace_editor": 85, "submit": 12},
+        "skipped": [f"samples/broken.json:3: not an agent log {EVIL}"],
+        "skipped_total": 1,
+    })
+    _write(root / "traj" / "trajectories.jsonl", "{}\n")
+    # swe-srl dataset (srl)
+    ds = root / "data" / "srl"
+    _json(ds / "stats.json", {
+        "kind": "srl",
+        "rows": {"train": 160, "validation": 17},
+        "trajectories": 12,
+        "context_steps": 2,
+        "prompt_tokens": {"p50": 812, "p90": 1630, "p99": 2011, "max": 2048},
+        "actions_by_tool": {"bash": 80, "str_replace_editor": 86, "submit": 11},
+        "filtered": {"too_long": 4, "empty_action": 3},
+    })
+    _json(ds / "dataset_dict.json", {"splits": ["train", "validation"]})
+    for split in ("train", "validation"):
+        _json(ds / split / "dataset_info.json", {"features": {}})
+        _json(ds / split / "state.json", {"_data_files": []})
+    if with_training:
+        # swe-srl train (srl): TRL GRPO keys plus ours
+        tr = root / "train" / "srl"
+        rows = []
+        for step in range(1, 31):
+            r = 0.15 + 0.5 * (1 - math.exp(-step / 10))
+            rows.append({
+                "step": step, "epoch": step / 30, "loss": 0.02 * math.sin(step), "grad_norm": 0.5 + 0.01 * step,
+                "learning_rate": 5e-7 * (1 - step / 31), "reward": r, "reward_std": 0.2 - 0.003 * step,
+                "rewards/srl_reward/mean": r, "rewards/srl_reward/std": 0.2,
+                "dynamic_sampling/dropped_fraction": 0.5 * math.exp(-step / 15),
+                "format_failure_rate": max(0.0, 0.6 - 0.02 * step),
+                "completions/mean_length": 120 + step, "kl": 0.0, "frac_reward_zero_std": 0.1,
+            })
+            if step % 10 == 0:
+                rows.append({"step": step, "eval_action_similarity": 0.2 + 0.01 * step, "eval_loss": 1.0 / step})
+        rows.append({"step": 30, "train_runtime": 412.5, "train_loss": 0.01})
+        _jsonl(tr / "metrics.jsonl", rows, extra="{not json\n")
+        (tr / "plots").mkdir(parents=True)
+        (tr / "plots" / "reward.png").write_bytes(_png())
+        (tr / "plots" / "broken.png").write_bytes(b"not a png")
+        # A checkpoint's copy of the trainer state must not count as another run.
+        _json(tr / "checkpoints" / "checkpoint-10" / "trainer_state.json", {"log_history": [{"step": 10, "loss": 1}]})
+        # swe-srl train (sft): a plain TRL SFT log
+        sft = root / "train" / "sft"
+        rows = [{"step": s, "loss": 2.0 / s, "learning_rate": 1e-5, "mean_token_accuracy": 0.3 + 0.02 * s} for s in range(1, 21)]
+        rows += [{"step": 10, "validation_similarity": 0.25}, {"step": 20, "validation_similarity": 0.31}]
+        _jsonl(sft / "metrics.jsonl", rows)
+    # swe-srl run (agent)
+    ag = root / "agent" / "srl"
+    preds = [{"instance_id": iid, "model_name_or_path": "tiny-srl", "model_patch": _patch(iid, i) if i else ""}
+             for i, iid in enumerate(SRL_IDS)]
+    _jsonl(ag / "predictions.jsonl", preds)
+    _json(ag / "summary.json", {"policy": "hf:out/train/srl", "tasks": "tasks/synth.jsonl", "instances": 4,
+                                "submitted": 3, "mean_steps": 7.5, "note": EVIL})
+    _write(ag / "trajectories.jsonl", "{}\n")
+    # swe-srl eval: the agent's predictions and gold on the same task set
+    _eval_run(root / "eval" / "srl", "demo-srl", resolved=[SRL_IDS[1]], unresolved=[SRL_IDS[2], SRL_IDS[3]],
+              empty=[SRL_IDS[0]], error=[], extra={"predictions": "agent/srl/predictions.jsonl"})
+    _eval_run(root / "eval" / "gold", "demo-gold", resolved=SRL_IDS[:3], unresolved=[], empty=[],
+              error=[SRL_IDS[3]], extra={"predictions": "gold", "model_name_or_path": "gold", "tasks": "tasks/synth.jsonl"})
+    return root
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return build_run_dir(tmp_path / "run")
