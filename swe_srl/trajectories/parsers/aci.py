@@ -165,16 +165,27 @@ def last_fenced_block(text: str) -> tuple[str, str] | None:
     command is the last top-level fenced block, the thought the text before it.
 
     A fence with a language tag always opens a block; a bare fence closes the
-    innermost open block, or opens one. An ``edit`` whose replacement itself
-    holds a bare fence is extended to the fence after its ``end_of_edit``.
+    innermost open block, or opens one. A block starting with ``edit N:M``
+    runs to the first fence after its ``end_of_edit`` line, so a replacement
+    may itself hold fences.
     """
     lines = text.split("\n")
     stack: list[int] = []
     last: tuple[int, int] | None = None
-    for i, line in enumerate(lines):
-        m = _FENCE.match(line)
+    i = 0
+    n = len(lines)
+    while i < n:
+        m = _FENCE.match(lines[i])
         if not m:
+            i += 1
             continue
+        if not stack and i + 1 < n and re.match(r"\s*edit\s+\d+", lines[i + 1]):
+            j = next((k for k in range(i + 2, n) if lines[k].strip() == "end_of_edit"), None)
+            if j is not None:
+                close = next((k for k in range(j + 1, n) if _FENCE.match(lines[k])), n)
+                last = (i, close)
+                i = close + 1
+                continue
         if m.group(1):
             stack.append(i)
         elif stack:
@@ -183,23 +194,12 @@ def last_fenced_block(text: str) -> tuple[str, str] | None:
                 last = (start, i)
         else:
             stack.append(i)
+        i += 1
     if last is None:
         return None
     start, end = last
-    body = lines[start + 1 : end]
-    if body and re.match(r"\s*edit\s+\d+", body[0]) and not any(b.strip() == "end_of_edit" for b in body):
-        for j in range(end + 1, len(lines)):
-            if lines[j].strip() == "end_of_edit":
-                for k in range(j + 1, len(lines)):
-                    if _FENCE.match(lines[k]):
-                        end = k
-                        break
-                else:
-                    end = len(lines)
-                body = lines[start + 1 : end]
-                break
     thought = "\n".join(lines[:start]).strip()
-    return thought, "\n".join(body)
+    return thought, "\n".join(lines[start + 1 : end])
 
 
 # --------------------------------------------------------------------------- ACI state

@@ -1,0 +1,246 @@
+"""SWE-agent ``.traj`` parser: every shared sample, detection, golden steps,
+ACI command mapping, and malformed inputs (only ParseError may come out)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from swe_srl.errors import ParseError
+from swe_srl.trajectories.models import Trajectory
+from swe_srl.trajectories.parsers import detect_format, get_parser, parse_file
+from swe_srl.trajectories.parsers.aci import AciState, last_fenced_block, normalize_patch, parse_command
+
+FAMILY = "swe-agent-traj"
+OTHER_DIRS = ("mini-swe-agent", "chat-messages", "openhands", "claude-code", "codex-cli")
+
+
+def _parse(path: Path) -> list:
+    return list(get_parser("swe-agent").parse(path))
+
+
+def _one(samples_dir: Path, name: str) -> Trajectory:
+    out = _parse(samples_dir / FAMILY / name)
+    assert len(out) == 1 and isinstance(out[0], Trajectory), out
+    return out[0]
+
+
+def test_every_sample_parses(samples_dir):
+    files = sorted((samples_dir / FAMILY).iterdir())
+    assert len(files) == 5
+    for f in files:
+        out = _parse(f)
+        errors = [o for o in out if isinstance(o, ParseError)]
+        assert not errors, (f.name, errors)
+        assert len(out) == 1 and out[0].steps, f.name
+        assert out[0].source_format == "swe-agent"
+        for step in out[0].steps:
+            step.action.render()  # every action renders
+
+
+def test_detection(samples_dir):
+    for f in sorted((samples_dir / FAMILY).iterdir()):
+        assert detect_format(f) == "swe-agent", f.name
+    parser = get_parser("swe-agent")
+    for d in OTHER_DIRS:
+        for f in sorted((samples_dir / d).iterdir()):
+            assert parser.detect(f, f.read_bytes()[: 64 * 1024]) < 0.2, f"{d}/{f.name}"
+
+
+def test_golden_v0_pydicom(samples_dir):
+    t = _one(samples_dir, "v0-gpt4__pydicom__pydicom-1458.traj")
+    assert len(t.steps) == 12  # the is_demo demonstration is not part of the run
+    assert t.instance_id == "pydicom__pydicom-1458" and t.repo == "pydicom/pydicom"
+    assert t.meta["layout"] == "0.x" and t.meta["exit_status"] == "submitted"
+    assert t.outcome == "unknown"
+    assert t.problem_statement.startswith("Pixel Representation attribute should be optional for pixel data handler")
+    assert "INSTRUCTIONS" not in t.problem_statement
+    first = t.steps[0].action
+    assert first.render() == (
+        "<function=str_replace_editor>\n<parameter=command>create</parameter>\n"
+        "<parameter=path>/pydicom__pydicom/reproduce_bug.py</parameter>\n<parameter=file_text></parameter>\n</function>"
+    )
+    assert first.raw == "create reproduce_bug.py\n"
+    edit = t.steps[1].action
+    assert edit.tool == "edit"
+    assert edit.args["path"] == "/pydicom__pydicom/reproduce_bug.py"  # the open file from the step state
+    assert (edit.args["start_line"], edit.args["end_line"]) == (1, 1)
+    assert edit.args["replacement"].startswith("import numpy as np\nfrom pydicom.dataset import Dataset")
+    assert edit.args["replacement"].endswith('print("Script completed successfully, no errors. Result:", result)')
+    assert "end_of_edit" not in edit.args["replacement"]
+    assert t.steps[3].action.to_dict()["args"] == {"file_name": "numpy_handler.py"}
+    view = t.steps[4].action
+    assert view.args == {"command": "view", "path": "/pydicom__pydicom/pydicom/pixel_data_handlers/numpy_handler.py",
+                         "view_range": [243, 343]}
+    assert t.steps[5].action.args["path"] == "/pydicom__pydicom/pydicom/pixel_data_handlers/numpy_handler.py"
+    assert t.steps[10].action.args == {"command": "rm reproduce_bug.py"}
+    assert t.steps[-1].action.tool == "submit" and t.steps[-1].action.render() == "<function=submit>\n</function>"
+    assert t.steps[0].thought.startswith("First, I'll create a new Python script")
+    assert t.steps[2].observation.startswith("Traceback (most recent call last):")
+    assert t.patch.startswith("diff --git a/pydicom/pixel_data_handlers/numpy_handler.py b/pydicom/pixel_data_handlers/")
+
+
+def test_golden_v0_human_demo(samples_dir):
+    t = _one(samples_dir, "v0-human-thought-demo__humanevalfix-python-0.traj")
+    assert [s.action.tool for s in t.steps] == ["bash", "str_replace_editor", "edit", "bash", "submit"]
+    assert t.steps[1].action.args == {"command": "view", "path": "/swe-bench__humanevalfix-python/main.py"}
+    assert t.steps[2].action.args == {"path": "/swe-bench__humanevalfix-python/main.py", "start_line": 15,
+                                      "end_line": 15, "replacement": "                distance = abs(elem - elem2)"}
+    assert t.repo == "swe-bench/humanevalfix-python"  # from SWE-agent 0.x's /<owner>__<name> working dir
+    assert t.patch.startswith("diff --git a/main.py b/main.py\n")
+
+
+def test_golden_v1_function_calling(samples_dir):
+    t = _one(samples_dir, "v1-function-calling-replace-demo__marshmallow-1867.traj")
+    assert len(t.steps) == 11
+    assert t.meta["layout"] == "1.x"
+    assert t.instance_id == "marshmallow-code__marshmallow-1867" and t.repo == "marshmallow-code/marshmallow"
+    assert t.base_commit == "bfd2593d4b416122e30cdefe0c72d322ef471611"
+    assert t.steps[0].action.args == {"command": "create", "path": "/testbed/reproduce.py", "file_text": ""}
+    assert t.steps[0].meta["tool_call_id"] == "call_cyI71DYnRdoLHWwtZgIaW2wr"
+    assert isinstance(t.steps[0].meta["execution_time"], float)
+    # structured tool-call arguments win over the flattened "edit 'old' 'new'" string
+    edit = t.steps[7].action
+    assert edit.tool == "str_replace_editor"
+    assert edit.args == {
+        "command": "str_replace", "path": "/testbed/src/marshmallow/fields.py",
+        "old_str": "return int(value.total_seconds() / base_unit.total_seconds())",
+        "new_str": "# round to nearest int\n        return int(round(value.total_seconds() / base_unit.total_seconds()))",
+    }
+    assert edit.raw.startswith("edit 'return int(value.total_seconds()")
+    assert t.steps[5].action.args["view_range"] == [1424, 1524]
+    assert t.steps[-1].action.tool == "submit"
+    assert "\r" not in t.patch and t.patch.startswith("diff --git a/src/marshmallow/fields.py b/src/marshmallow/fields.py\n")
+    assert "\r" not in t.steps[3].observation  # pty CRLF normalised
+
+
+def test_golden_history_only(samples_dir):
+    t = _one(samples_dir, "v1-history-only-demo__function_calling_simple.traj")
+    assert t.meta["layout"] == "history-only"
+    assert [s.action.tool for s in t.steps] == ["find_file", "str_replace_editor", "str_replace_editor", "bash", "submit"]
+    assert t.steps[0].action.args == {"file_name": "missing_colon.py"}
+    assert t.steps[1].action.args == {"command": "view", "path": "/SWE-agent__test-repo/tests/missing_colon.py"}
+    assert t.steps[2].action.args["old_str"] == "def division(a: float, b: float) -> float"
+    assert t.steps[3].observation == "8.2"  # footer "(Open file: ..)(Current directory: ..)bash-$" stripped
+    assert all("(Current directory:" not in s.observation for s in t.steps)
+    assert t.repo == "SWE-agent/test-repo"
+    assert t.patch.startswith("diff --git a/tests/missing_colon.py b/tests/missing_colon.py\n")  # from submit's output
+
+
+def test_golden_v1_crlf_submission(samples_dir):
+    t = _one(samples_dir, "v1-test__6e44b9__sweagenttestrepo-1c2844.traj")
+    assert len(t.steps) == 5
+    assert t.repo == "SWE-agent/test-repo"  # from replay_config.env.repo.github_url
+    assert "\r" not in t.patch
+    assert t.patch.startswith("diff --git a/tests/missing_colon.py b/tests/missing_colon.py\nindex 20edef5..5857437 100755\n")
+    assert t.steps[2].action.args["new_str"] == "def division(a: float, b: float) -> float:"
+    assert t.steps[-1].action.tool == "submit"
+
+
+# --------------------------------------------------------------------------- ACI mapping
+
+
+@pytest.mark.parametrize(
+    "command, tool, args",
+    [
+        ("goto 583\n", "goto", {"line_number": 583}),
+        ("scroll_down\n", "scroll_down", {}),
+        ("scroll_up", "scroll_up", {}),
+        ('search_file "def foo" src/a.py', "search_file", {"search_term": "def foo", "file": "src/a.py"}),
+        ('search_dir "needle"', "search_dir", {"search_term": "needle"}),
+        ("search_dir needle lib", "search_dir", {"search_term": "needle", "dir": "lib"}),
+        ("find_file setup.py /repo", "find_file", {"file_name": "setup.py", "dir": "/repo"}),
+        ("open src/x.py", "str_replace_editor", {"command": "view", "path": "/repo/src/x.py"}),
+        ("open /abs/x.py 10", "str_replace_editor", {"command": "view", "path": "/abs/x.py", "view_range": [1, 60]}),
+        ("create new.py", "str_replace_editor", {"command": "create", "path": "/repo/new.py", "file_text": ""}),
+        ("submit", "submit", {}),
+        ("ls -la | grep foo\n", "bash", {"command": "ls -la | grep foo"}),
+        ("python -c 'open(1)'", "bash", {"command": "python -c 'open(1)'"}),
+        ("edit 3:4\nnew line\n\nend_of_edit", "edit",
+         {"path": "/repo/a.py", "start_line": 3, "end_line": 4, "replacement": "new line\n"}),
+        ("edit 7:7\nend_of_edit", "edit", {"path": "/repo/a.py", "start_line": 7, "end_line": 7, "replacement": ""}),
+        ("edit 'a = 1' 'a = 2'", "str_replace_editor",
+         {"command": "str_replace", "path": "/repo/a.py", "old_str": "a = 1", "new_str": "a = 2"}),
+        ("insert 'x = 1' 5", "str_replace_editor",
+         {"command": "insert", "path": "/repo/a.py", "insert_line": 5, "new_str": "x = 1"}),
+        ("str_replace_editor view /testbed/a.py --view_range 1 20", "str_replace_editor",
+         {"command": "view", "path": "/testbed/a.py", "view_range": [1, 20]}),
+        ("str_replace_editor str_replace /testbed/a.py --old_str 'x y' --new_str z", "str_replace_editor",
+         {"command": "str_replace", "path": "/testbed/a.py", "old_str": "x y", "new_str": "z"}),
+    ],
+)
+def test_aci_commands(command, tool, args):
+    state = AciState(open_file="/repo/a.py", cwd="/repo")
+    action = parse_command(command, state)
+    assert (action.tool, action.args) == (tool, args)
+    assert action.raw == command
+
+
+def test_open_view_range_clipped_to_file_length():
+    action = parse_command("open a.py 5", AciState(cwd="/r"), observation="[File: /r/a.py (23 lines total)]\n1:x")
+    assert action.args["view_range"] == [1, 23]
+
+
+def test_last_fenced_block_keeps_fences_inside_an_edit():
+    text = "Fix the README.\n```\nedit 1:3\n# Title\n```\ncode\n```\nend_of_edit\n```\n"
+    thought, command = last_fenced_block(text)
+    assert thought == "Fix the README."
+    action = parse_command(command, AciState(open_file="/r/README.md"))
+    assert action.args["replacement"] == "# Title\n```\ncode\n```"
+    assert last_fenced_block("no block here") is None
+
+
+def test_normalize_patch_keeps_genuine_crlf_content():
+    crlf_pty = "\r\ndiff --git a/x b/x\r\n--- a/x\r\n+++ b/x\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\n"
+    assert normalize_patch(crlf_pty) == "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
+    crlf_file = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\r\n+b\r\n"
+    assert normalize_patch(crlf_file) == crlf_file
+    assert normalize_patch("") is None and normalize_patch(None) is None
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data.encode() if isinstance(data, str) else data)
+    return p
+
+
+def _only_parse_errors(path: Path) -> list[ParseError]:
+    out = _parse(path)
+    assert out and all(isinstance(o, ParseError) for o in out), out
+    assert all(o.where and str(path) in o.where for o in out)
+    return out
+
+
+def test_malformed_inputs(samples_dir, tmp_path):
+    good = (samples_dir / FAMILY / "v0-gpt4__pydicom__pydicom-1458.traj").read_bytes()
+    data = json.loads(good)
+    cases = {
+        "truncated.traj": good[: len(good) // 2],
+        "empty.traj": b"",
+        "list.traj": b"[]",
+        "nonutf8.traj": good[:200] + b"\xff\xfe" + good[200:],
+        "no_steps.traj": json.dumps({"environment": "x", "trajectory": [], "history": [], "info": {}}),
+        "traj_type.traj": json.dumps({**data, "trajectory": 5}),
+        "action_type.traj": json.dumps({**data, "trajectory": [{**data["trajectory"][0], "action": 7}]}),
+        "step_type.traj": json.dumps({**data, "trajectory": ["oops"]}),
+        "history_type.traj": json.dumps({**data, "history": {"a": 1}}),
+        "history_item.traj": json.dumps({"history": [3, 4]}),
+        "info_type.traj": json.dumps({**data, "info": "submitted"}),
+        "content_type.traj": json.dumps({"history": [{"role": "assistant", "content": 5, "action": "ls"}]}),
+    }
+    reasons = {}
+    for name, payload in cases.items():
+        errors = _only_parse_errors(_write(tmp_path, name, payload))
+        reasons[name] = errors[0].reason
+    assert "invalid JSON" in reasons["truncated.traj"] and "invalid JSON" in reasons["nonutf8.traj"]
+    assert "no steps" in reasons["no_steps.traj"]
+    assert "trajectory[0].action" in reasons["action_type.traj"]
+    # through the registry as well: no exception escapes
+    for name in cases:
+        out = list(parse_file(tmp_path / name, "swe-agent"))
+        assert all(isinstance(o, ParseError) for o in out)
