@@ -10,10 +10,10 @@ Design choices:
 * Each file is auto-detected on its own (or parsed with the ``--format``
   given). Parsers stream: trajectories are written as they are produced, so
   memory stays bounded by the largest single file, not by the input size. The
-  one exception is chat-messages files holding a single trajectory (LLM-call
-  logs that repeat a growing prefix): those of one directory are held until
-  the directory ends and deduplicated with
-  ``chat_messages.dedupe_prefix_trajectories``.
+  one exception is chat-messages LLM-call logs (one model call per file, each
+  repeating the growing conversation): the trajectories rebuilt from them in
+  one directory are held until the directory ends (at most ``MAX_HELD``) and
+  deduplicated with ``chat_messages.dedupe_prefix_trajectories``.
 * Bad input never stops a conversion: every file or record skipped is listed
   in the report as ``file[:line]: reason`` and counted. A parser that breaks
   its contract (raises something other than :class:`ParseError`) is reported
@@ -43,7 +43,7 @@ REPORT_FILE = "report.json"
 
 # The report lists at most this many skip reasons (all are counted).
 MAX_SKIP_REASONS = 10_000
-# Single-trajectory chat-messages files held for prefix deduplication (bounds memory).
+# LLM-call-log trajectories held for prefix deduplication (bounds memory).
 MAX_HELD = 1_000
 
 
@@ -218,11 +218,18 @@ def _parse(path: Path, fmt: str) -> tuple[str | None, Iterator[Trajectory | Pars
     return name, parser.parse(path)
 
 
+def _is_llm_call_log(traj: Trajectory) -> bool:
+    return traj.source_format == "chat-messages" and traj.meta.get("kind") == "llm-call-log"
+
+
 def convert_file(path: Path, fmt: str, writer: _Writer, held: list[tuple[Trajectory, Path]]) -> tuple[str | None, int]:
-    """Convert one file; returns ``(format, trajectories written or held)``."""
+    """Convert one file; returns ``(format, trajectories written or held)``.
+
+    Trajectories rebuilt from LLM-call logs are appended to ``held`` (the
+    caller deduplicates them per directory) instead of being written.
+    """
     stats = writer.stats
     name, stream = _parse(path, fmt)
-    produced: list[Trajectory] = []
     written = 0
     try:
         for item in stream:
@@ -230,20 +237,13 @@ def convert_file(path: Path, fmt: str, writer: _Writer, held: list[tuple[Traject
                 if name is not None:
                     stats.records_skipped += 1
                 stats.skip(_reason(item, path))
-                continue
-            if not isinstance(item, Trajectory):
+            elif not isinstance(item, Trajectory):
                 stats.skip(f"{path}: parser error (yielded {type(item).__name__})")
-                continue
-            if name == "chat-messages" and not produced and written == 0:
-                # Possibly an LLM-call log (one trajectory per file): hold it
-                # until we know whether the file has more.
-                produced.append(item)
-                continue
-            if produced:
-                for t in produced:
-                    written += writer.write(t, name or fmt, path)
-                produced = []
-            written += writer.write(item, name or fmt, path)
+            elif _is_llm_call_log(item) and item.steps:
+                held.append((item, path))
+                written += 1
+            else:
+                written += writer.write(item, name or fmt, path)
     except ParseError as e:  # parsers should yield these; tolerate a raise
         stats.skip(_reason(e, path))
     except OSError as e:
@@ -252,13 +252,6 @@ def convert_file(path: Path, fmt: str, writer: _Writer, held: list[tuple[Traject
         stats.skip(f"{path}: nesting too deep")
     except Exception as e:  # a parser bug must not stop the whole conversion
         stats.skip(f"{path}: parser error ({type(e).__name__}: {_one_line(str(e))})")
-    if produced:
-        if len(produced) == 1 and produced[0].steps:
-            held.append((produced[0], path))
-            written += 1
-        else:
-            for t in produced:
-                written += writer.write(t, name or fmt, path)
     return name, written
 
 
