@@ -408,7 +408,7 @@ class ClaudeCodeParser:
         reader = _Reader()
         with open(path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
-                if not line.strip():
+                if line.isspace():
                     continue
                 where = f"{path}:{lineno}"
                 try:

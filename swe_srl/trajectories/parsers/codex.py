@@ -415,7 +415,7 @@ class CodexParser:
         session = _Session(path)
         with open(path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
-                if not line.strip():
+                if line.isspace():
                     continue
                 where = f"{path}:{lineno}"
                 try:

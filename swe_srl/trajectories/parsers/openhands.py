@@ -660,20 +660,12 @@ class OpenHandsParser:
         with open(path, "rb") as fh:
             first = b""
             for first in fh:
-                if first.strip():
+                if first and not first.isspace():
                     break
-            if not first.strip():
+            if not first or first.isspace():
                 yield ParseError("empty file", str(path))
                 return
-            if first.lstrip().startswith(b"["):
-                whole = True
-            else:
-                try:
-                    _load(first)
-                    whole = False
-                except orjson.JSONDecodeError:
-                    whole = True  # a pretty-printed document
-        if whole:
+        if first.lstrip().startswith(b"["):
             yield from self._parse_document(path)
         else:
             yield from self._parse_lines(path)
@@ -727,12 +719,15 @@ class OpenHandsParser:
         runs = 0
         with open(path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
-                if not line.strip():
+                if line.isspace():
                     continue
                 where = f"{path}:{lineno}"
                 try:
                     rec = _load(line)
                 except orjson.JSONDecodeError:
+                    if layout is None and self._is_document(path):  # a pretty-printed document, not JSONL
+                        yield from self._parse_document(path)
+                        return
                     yield ParseError("invalid JSON", where)
                     continue
                 try:
@@ -761,6 +756,14 @@ class OpenHandsParser:
             yield self._checked(_stream_trajectory(b, path, layout), str(path))
         elif layout is None:
             yield ParseError("no records", str(path))
+
+    @staticmethod
+    def _is_document(path: Path) -> bool:
+        try:
+            _load(path.read_bytes())
+        except orjson.JSONDecodeError:
+            return False
+        return True
 
     @staticmethod
     def _checked(traj: Trajectory, where: str) -> Trajectory | ParseError:
