@@ -1,0 +1,226 @@
+"""What every policy backend shares: sampling settings, the completion record,
+and a small base class.
+
+The seam itself is :class:`swe_srl.protocols.Policy` (``propose(messages, n)
+-> list[str]``). Backends derive from :class:`BasePolicy`, implement
+:meth:`BasePolicy.generate` (texts plus token counts, which the agent needs
+for its token limit) and get ``propose`` for free.
+
+A policy that needs to know which task it is working on (the replay policy)
+also implements ``for_task(task) -> Policy``; :func:`bind` calls it once per
+episode, so the per-task state lives in a fresh object and a shared policy
+stays stateless and thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from swe_srl.errors import ConfigError, SweSrlError
+
+if TYPE_CHECKING:
+    from swe_srl.protocols import Policy
+    from swe_srl.trajectories.models import Action
+
+# The action ends the response: stopping there keeps generations short and
+# guarantees at most one function call reaches the parser.
+DEFAULT_STOP = ("</function>",)
+
+
+class PolicyError(SweSrlError):
+    """The policy could not answer (server down after retries, model failure)."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How candidates are sampled; every backend honours every field."""
+
+    temperature: float = 1.0
+    """0 means greedy decoding."""
+    top_p: float = 1.0
+    max_tokens: int = 512
+    """Cap on generated tokens per candidate."""
+    stop: tuple[str, ...] = DEFAULT_STOP
+    """Generation ends after the first of these strings (kept in the text)."""
+    seed: int | None = None
+    """Makes sampling reproducible where the backend allows it."""
+
+    @classmethod
+    def from_options(cls, opts: dict[str, Any]) -> tuple["SamplingConfig", dict[str, Any]]:
+        """Split keyword options into a SamplingConfig and the backend's own options."""
+        names = {f.name for f in fields(cls)}
+        mine = {k: v for k, v in opts.items() if k in names}
+        rest = {k: v for k, v in opts.items() if k not in names}
+        if "stop" in mine:
+            stop = mine["stop"]
+            mine["stop"] = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        for key, typ in (("temperature", float), ("top_p", float), ("max_tokens", int)):
+            if key in mine:
+                try:
+                    mine[key] = typ(mine[key])
+                except (TypeError, ValueError):
+                    raise ConfigError(f"policy option {key}={mine[key]!r} is not a number") from None
+        if mine.get("seed") is not None:
+            mine["seed"] = int(mine["seed"])
+        cfg = cls(**mine)
+        if cfg.temperature < 0 or not 0 < cfg.top_p <= 1 or cfg.max_tokens < 1:
+            raise ConfigError(f"invalid sampling settings: {cfg}")
+        return cfg, rest
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass
+class Completion:
+    """One sampled response.
+
+    ``action`` is set only by policies that know the exact action they mean
+    (replay): the agent then executes it as is instead of parsing ``text``.
+    """
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    action: "Action | None" = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class BasePolicy:
+    """Common behaviour: ``propose`` on top of ``generate``, a description for
+    saved outputs, and a lock for backends whose model is not thread-safe."""
+
+    name = "base"
+
+    def __init__(self, sampling: SamplingConfig | None = None):
+        self.sampling = sampling or SamplingConfig()
+        self._lock = threading.Lock()
+
+    def generate(self, messages: list[dict[str, Any]], n: int = 1, **overrides: Any) -> list[Completion]:
+        """``n`` completions for the chat ``messages``; ``overrides`` replace
+        sampling fields for this call (e.g. ``max_tokens=64``)."""
+        raise NotImplementedError
+
+    def propose(self, messages: list[dict[str, Any]], n: int = 1) -> list[str]:
+        return [c.text for c in self.generate(messages, n)]
+
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int | None:
+        """Prompt length in tokens, or None when the backend cannot tell cheaply."""
+        return None
+
+    @property
+    def max_context(self) -> int | None:
+        """The model's context window in tokens, when known."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "sampling": self.sampling.to_dict()}
+
+    def close(self) -> None:
+        """Release the model / connections. Idempotent."""
+
+    def __enter__(self) -> "BasePolicy":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _sampling(self, overrides: dict[str, Any]) -> SamplingConfig:
+        if not overrides:
+            return self.sampling
+        unknown = set(overrides) - {f.name for f in fields(SamplingConfig)}
+        if unknown:
+            raise ConfigError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
+        if "stop" in overrides and isinstance(overrides["stop"], str):
+            overrides = {**overrides, "stop": (overrides["stop"],)}
+        return replace(self.sampling, **overrides)
+
+
+def check_messages(messages: Any) -> list[dict[str, Any]]:
+    """A chat must be a non-empty list of {role, content} dicts."""
+    if not isinstance(messages, list) or not messages:
+        raise SweSrlError("messages must be a non-empty list of chat messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or not isinstance(m.get("content"), str):
+            raise SweSrlError(f"messages[{i}] is not a {{role, content}} message")
+    return messages
+
+
+def complete_stop(text: str, stop: tuple[str, ...], stopped: bool, which: str | None = None) -> str:
+    """Re-append the stop string a backend cut off (OpenAI servers drop it), so
+    every backend returns the same text for the same generation. ``which`` is
+    the stop string that fired when the server says (vLLM's ``stop_reason``);
+    otherwise an unclosed function call is closed.
+
+    >>> complete_stop("<think>x</think><function=submit>", ("</function>",), True)
+    '<think>x</think><function=submit></function>'
+    >>> complete_stop("abc", ("X", "Y"), True, which="Y")
+    'abcY'
+    >>> complete_stop("<think>x", ("</function>",), False)
+    '<think>x'
+    """
+    if not stopped or not stop or any(text.endswith(s) for s in stop):
+        return text
+    if which is not None:
+        return text + which if which in stop else text
+    if "</function>" in stop and "<function" in text:
+        return text + "</function>"
+    return text
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (4 characters a token) for backends that report none."""
+    return max(1, len(text) // 4) if text else 0
+
+
+def resolve_model_dir(path: str | Path) -> tuple[Path, Path | None]:
+    """``(base_model_dir, adapter_dir | None)`` for a model or LoRA adapter folder.
+
+    An adapter folder (``adapter_config.json``) names its base model in
+    ``base_model_name_or_path``; a relative name is looked up next to the adapter.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise SweSrlError(f"{p}: no such model directory")
+    if not p.is_dir():
+        raise SweSrlError(f"{p}: not a directory (expected a model or LoRA adapter folder)")
+    adapter_cfg = p / "adapter_config.json"
+    if adapter_cfg.is_file():
+        try:
+            base = json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
+        except (ValueError, KeyError, TypeError):
+            raise SweSrlError(f"{adapter_cfg}: no base_model_name_or_path") from None
+        base_path = Path(base)
+        if not base_path.is_absolute() and not base_path.exists():
+            base_path = (p / base).resolve()
+        if not (base_path / "config.json").is_file():
+            raise SweSrlError(f"{adapter_cfg}: base model {base!r} is not a local model directory")
+        return base_path, p
+    if not (p / "config.json").is_file():
+        raise SweSrlError(f"{p}: neither a model (config.json) nor a LoRA adapter (adapter_config.json)")
+    return p, None
+
+
+def bind(policy: "Policy", task: dict[str, Any]) -> "Policy":
+    """The policy to use for one episode on ``task`` (``policy.for_task(task)``
+    when the policy is task-aware, the policy itself otherwise)."""
+    for_task = getattr(policy, "for_task", None)
+    return for_task(task) if callable(for_task) else policy
+
+
+def generate(policy: "Policy", messages: list[dict[str, Any]], n: int = 1) -> list[Completion]:
+    """Completions from any policy: ``generate`` when it has one, else ``propose``
+    with estimated token counts (so plain Protocol implementations work too)."""
+    gen = getattr(policy, "generate", None)
+    if callable(gen):
+        return list(gen(messages, n))
+    texts = policy.propose(messages, n)
+    prompt_tokens = sum(estimate_tokens(m.get("content") or "") for m in messages)
+    return [Completion(text=t, prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(t)) for t in texts]

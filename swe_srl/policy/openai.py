@@ -1,0 +1,168 @@
+"""``openai:URL#MODEL``: any OpenAI-compatible chat-completions server
+(``vllm serve``, TGI, SGLang, llama.cpp's server, a hosted API).
+
+``URL`` is the API base (``http://127.0.0.1:8000/v1``); ``#MODEL`` the served
+model name (the first model the server lists when omitted). The client uses
+only the standard library: each call has a timeout, transient failures
+(connection errors, 408/409/429/5xx) are retried with exponential backoff and
+jitter, and a semaphore caps the requests in flight across agent workers.
+The API key, when the server needs one, comes from the ``api_key`` option or
+the environment variable named by ``api_key_env`` (``OPENAI_API_KEY``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from typing import Any
+
+from swe_srl.errors import ConfigError
+from swe_srl.policy.base import BasePolicy, Completion, PolicyError, SamplingConfig, check_messages, complete_stop
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAIPolicy(BasePolicy):
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        sampling: SamplingConfig | None = None,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        max_concurrency: int = 8,
+        send_seed: bool = True,
+    ):
+        super().__init__(sampling)
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"openai policy: {base_url!r} is not an http(s) URL (expected openai:URL#MODEL)")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key if api_key is not None else os.environ.get(api_key_env) or None
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.send_seed = send_seed
+        self._slots = threading.BoundedSemaphore(max(1, int(max_concurrency)))
+        self.model = model or self._first_model()
+
+    @classmethod
+    def from_spec(cls, target: str, **opts: Any) -> "OpenAIPolicy":
+        sampling, rest = SamplingConfig.from_options(opts)
+        known = {"api_key", "api_key_env", "timeout", "max_retries", "backoff", "max_backoff", "max_concurrency", "send_seed"}
+        unknown = set(rest) - known
+        if unknown:
+            raise ConfigError(f"openai policy: unknown option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
+        url, _, model = target.partition("#")
+        return cls(url, model or None, sampling=sampling, **rest)
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last_error = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                time.sleep(delay * (0.5 + random.random() / 2))
+            req = urllib.request.Request(url, data=data, headers=headers, method=method)
+            try:
+                with self._slots, urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as e:
+                detail = _error_detail(e)
+                last_error = f"HTTP {e.code}: {detail}"
+                if e.code not in RETRY_STATUS:
+                    raise PolicyError(f"openai policy: {method} {url} failed: {last_error}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+                last_error = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            except ValueError as e:
+                last_error = f"invalid JSON in the response ({e})"
+        raise PolicyError(f"openai policy: {method} {url} failed after {self.max_retries + 1} attempts: {last_error}")
+
+    def _first_model(self) -> str:
+        data = self._request("GET", "/models").get("data") or []
+        if not data:
+            raise PolicyError(f"openai policy: {self.base_url}/models lists no model; name one as URL#MODEL")
+        return str(data[0]["id"])
+
+    # -- Policy -------------------------------------------------------------
+
+    def generate(self, messages: list[dict[str, Any]], n: int = 1, **overrides: Any) -> list[Completion]:
+        check_messages(messages)
+        s = self._sampling(overrides)
+        results: list[Completion] = []
+        # Servers may return fewer choices than asked (or refuse n > 1): ask again for the rest.
+        while len(results) < (1 if s.temperature == 0 else n):
+            # Greedy decoding gives one answer: ask once, copy it (servers refuse n > 1 there).
+            want = 1 if s.temperature == 0 else n - len(results)
+            body: dict[str, Any] = {
+                "model": self.model,
+                "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+                "n": want,
+                "temperature": s.temperature,
+                "top_p": s.top_p,
+                "max_tokens": s.max_tokens,
+            }
+            if s.stop:
+                body["stop"] = list(s.stop)
+            if s.seed is not None and self.send_seed:
+                body["seed"] = s.seed + len(results)
+            resp = self._request("POST", "/chat/completions", body)
+            choices = resp.get("choices") or []
+            if not choices:
+                raise PolicyError(f"openai policy: the server returned no choices ({str(resp)[:200]})")
+            usage = resp.get("usage") or {}
+            prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            total_completion = int(usage.get("completion_tokens") or 0)
+            texts = [((c.get("message") or {}).get("content") or "") for c in choices[:want]]
+            total_chars = sum(map(len, texts)) or 1
+            for c, text in zip(choices[:want], texts):
+                finish = c.get("finish_reason")
+                # vLLM names the stop string that ended the choice; other servers do not say.
+                which = c.get("stop_reason")
+                text = complete_stop(text, s.stop, finish == "stop" and ("stop_reason" not in c or isinstance(which, str)),
+                                     which if isinstance(which, str) else None)
+                # usage is per request: share it out by length (capped by what each choice may use)
+                share = round(total_completion * len(text) / total_chars) if len(texts) > 1 else total_completion
+                results.append(Completion(text=text, prompt_tokens=prompt_tokens,
+                                          completion_tokens=min(share, s.max_tokens), finish_reason=finish))
+        if s.temperature == 0:
+            results = [results[0]] + [replace(results[0]) for _ in range(n - 1)]
+        return results[:n]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "base_url": self.base_url, "model": self.model}
+
+
+def _error_detail(e: urllib.error.HTTPError) -> str:
+    try:
+        body = e.read()[:500].decode("utf-8", "replace")
+    except OSError:  # the body is only a hint for the message
+        body = ""
+    try:
+        err = json.loads(body).get("error") or json.loads(body).get("message")
+        if isinstance(err, dict):
+            err = err.get("message")
+        if err:
+            return str(err)[:300]
+    except (ValueError, AttributeError):
+        pass
+    return body.strip()[:300] or str(e.reason)

