@@ -38,7 +38,9 @@ Choices:
   tool (Glob, Grep, Task, WebFetch, TodoWrite, MCP tools...) keeps its name
   and input.
 * **Thought.** ``thinking`` and ``text`` blocks since the previous
-  ``tool_use``; text after the last tool use is ``meta["final_message"]``.
+  ``tool_use`` (text that ends a turn, answered by a new user prompt, is a
+  reply to the user and is dropped); text after the last tool use is
+  ``meta["final_message"]``.
 * **Task.** The first user prompt; wrappers of local commands
   (``<command-name>``, ``<local-command-stdout>``, caveats), ``isMeta``
   lines, interruptions and compaction summaries are not prompts. Later
@@ -329,6 +331,7 @@ def _build(group: _Group, reader: _Reader, path: Path) -> Trajectory:
                     problem = value
                 else:
                     user_message = value if user_message is None else user_message + "\n\n" + value
+                    thought = []  # text before a new prompt was a reply to the user, not a thought
             elif kind == "compact":
                 compactions += 1
             elif kind == "think":

@@ -29,7 +29,7 @@ Choices:
   ``mcp__server__tool``, ``update_plan``, ``write_stdin``...) keeps its name
   and arguments.
 * Thought = the reasoning summaries and assistant messages since the previous
-  call. An assistant message after the last call is kept as
+  call (those that end a turn, answered by a new user message, are dropped). An assistant message after the last call is kept as
   ``meta["final_message"]``.
 * Observations: the output string; JSON-string outputs
   ``{"output", "metadata": {"exit_code"}}`` are unwrapped (exit code into the
@@ -301,6 +301,7 @@ class _Session:
                 self.problem = text
             else:
                 self.user_message = text if self.user_message is None else self.user_message + "\n\n" + text
+                self.thought = []  # what came before a new user message answered the user
         elif role == "assistant":
             if text.strip():
                 self.thought.append(text.strip())

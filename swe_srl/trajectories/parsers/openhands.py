@@ -44,7 +44,8 @@ Mapping choices:
   made of them. An agent message or a think text is kept as thought and
   prepended to the next step's thought; the first user message is the task
   when the run does not carry a problem statement, later user messages go to
-  the next step's ``meta["user_message"]``. ``system``, ``recall``,
+  the next step's ``meta["user_message"]`` (and the agent messages they
+  answer are dropped from the thought). ``system``, ``recall``,
   ``change_agent_state`` and condensation events are skipped.
 * SDK v1 thought: the text blocks of ``thought``; a ``<think>...</think>``
   section is unwrapped (tags removed, its text first), and
@@ -340,6 +341,7 @@ class _Builder:
             self.problem = text
         else:
             self.user_message = _join(self.user_message or "", text)
+            self.thought = []  # agent messages before a user reply were addressed to the user
 
     def add_step(self, action: Action, thought: str, meta: dict[str, Any], key: Any = None) -> Step:
         if self.user_message is not None:
