@@ -150,5 +150,13 @@ def build_prompt(
 
 
 def format_completion(thought: str, action_rendering: str) -> str:
-    """The assistant text the policy should produce: ``<think>THOUGHT</think>\\nACTION``."""
-    return f"<think>{thought.strip()}</think>\n{action_rendering}"
+    """The assistant text the policy should produce: ``<think>THOUGHT</think>\\nACTION``.
+
+    Think tags already in the thought (some agents log their raw reasoning
+    with them) are removed, so the completion has exactly one think block.
+
+    >>> format_completion("<think>look</think>", "<function=submit>\\n</function>")
+    '<think>look</think>\\n<function=submit>\\n</function>'
+    """
+    thought = thought.replace("<think>", "").replace("</think>", "").strip()
+    return f"<think>{thought}</think>\n{action_rendering}"

@@ -199,3 +199,14 @@ def test_schema_file_is_up_to_date():
         "trajectories/schema.json is stale: regenerate it with the command in trajectories/README.md"
     )
     assert {"id", "steps", "problem_statement", "patch", "outcome"} <= set(on_disk["properties"])
+
+
+def test_non_utf8_bytes_inside_a_known_format_skip_only_that_record(tmp_path):
+    good = json.dumps(_traj(0).to_dict()).encode()
+    bad = json.dumps(_traj(1).to_dict()).encode().replace(b'"thought": "t"', b'"thought": "t\xff\xfe"', 1)
+    assert bad != json.dumps(_traj(1).to_dict()).encode()
+    src = tmp_path / "mixed.jsonl"
+    src.write_bytes(good + b"\n" + bad + b"\n" + good.replace(b'"run-0"', b'"run-2"') + b"\n")
+    report = convert([src], tmp_path / "out")
+    assert [t["id"] for t in _lines(tmp_path / "out")] == ["run-0", "run-2"]
+    assert report["skipped"] == [f"{src}:2: invalid JSON"] and report["records_skipped"] == 1
