@@ -313,3 +313,16 @@ def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, r
     (tmp / "e.json").write_text(json.dumps(_mutate(export, rnd)))
     parse(tmp / "s.jsonl")
     parse(tmp / "e.json")
+
+
+def test_api_error_lines_are_not_thoughts(tmp_path):
+    records = [
+        _line("u1", None, "user", "go"),
+        _line("a0", "u1", "assistant", [{"type": "text", "text": "API Error: 529 overloaded"}], "m0",
+              isApiErrorMessage=True),
+        _line("a1", "a0", "assistant", _use("t1", "Bash", {"command": "ls"}), "m1"),
+        _line("r1", "a1", "user", _result("t1", "ok")),
+    ]
+    [t] = trajectories(write_jsonl(tmp_path / "s.jsonl", records))
+    assert [(s.thought, s.observation) for s in t.steps] == [("", "ok")]
+    assert t.meta["skipped_lines"] == {"api_error": 1}

@@ -293,3 +293,15 @@ def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, r
     (tmp / "flat.jsonl").write_text(json.dumps(_mutate(flat, rnd)))
     for name in ("stream.json", "sdk.jsonl", "flat.jsonl"):
         parse(tmp / name)
+
+
+def test_eval_line_with_a_huge_instruction_is_still_detected(tmp_path):
+    rec = {"instance_id": "o__r-1", "test_result": {"git_patch": "diff --git a/x b/x\n"}, "instruction": "y" * 100_000,
+           "metadata": {}, "history": [{"id": 1, "source": "agent", "action": "run", "args": {"command": "ls"}},
+                                       {"id": 2, "source": "agent", "observation": "run", "content": "x", "cause": 1,
+                                        "extras": {"metadata": {"exit_code": 0}}}]}
+    path = tmp_path / "output.jsonl"
+    path.write_text(json.dumps(rec) + "\n")
+    assert detect_format(path) == NAME
+    [t] = trajectories(path)
+    assert t.patch == "diff --git a/x b/x\n" and t.steps[0].observation == "x"

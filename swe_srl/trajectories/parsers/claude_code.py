@@ -232,6 +232,9 @@ class _Reader:
         node = _Node(uuid=uuid, role=rtype, msg_id=msg.get("id") if isinstance(msg.get("id"), str) else None,
                      timestamp=rec.get("timestamp") if isinstance(rec.get("timestamp"), str) else None)
         content = msg.get("content")
+        if rec.get("isApiErrorMessage") is True:  # "API Error: ..." written by the client, not the model
+            self.skipped["api_error"] += 1
+            content = None
         if rtype == "user":
             self.user_items(rec, content, node)
         else:
@@ -272,6 +275,8 @@ class _Reader:
         if isinstance(content, str):
             if content.strip():
                 node.items.append(("think", content))
+            return
+        if content is None:
             return
         if not isinstance(content, list):
             raise _BadRecord("assistant content is not a list")

@@ -656,6 +656,9 @@ class OpenHandsParser:
             return 0.85
         if _ACTION_RE.search(head) and (b'"history"' in head or b'"tool_call_metadata"' in head):
             return 0.6
+        if (stripped[:1] == b"{" and b'"instance_id"' in head and b'"instruction"' in head
+                and b'"test_result"' in head and b'"messages"' not in head):
+            return 0.5  # an eval output line whose instruction alone fills the head
         return 0.0
 
     def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
