@@ -25,6 +25,5 @@ COPY --chown=$user:$user install.sh /opt/swe-srl/install.sh
 # The install commands, then whatever they left untracked (egg-info, build dirs...) is
 # added to .git/info/exclude: reset keeps it, and diffs do not show it.
 RUN PIP_NO_INDEX=1 bash -euo pipefail /opt/swe-srl/install.sh \
- && printf '__pycache__/\n*.pyc\n.pytest_cache/\n' >> .git/info/exclude \
  && git ls-files --others --exclude-standard --directory | sed 's|^|/|' >> .git/info/exclude
 CMD ["sleep", "infinity"]

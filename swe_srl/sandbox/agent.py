@@ -580,11 +580,11 @@ class Agent(object):
             except (OSError, IOError) as e:
                 return {"output": "Ran into %s while trying to use the editor" % e, "exit_code": 1}
         if op == "read":
-            path = os.path.join(self.shell_cwd(), req["path"])
+            path = os.path.join(self.workdir, req["path"])
             with open(path, "rb") as fh:
                 return {"data": base64.b64encode(fh.read()).decode()}
         if op == "write":
-            path = os.path.join(self.shell_cwd(), req["path"])
+            path = os.path.join(self.workdir, req["path"])
             parent = os.path.dirname(path)
             if parent and not os.path.isdir(parent):
                 os.makedirs(parent)

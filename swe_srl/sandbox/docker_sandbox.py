@@ -13,20 +13,20 @@ failures (no engine, a dead container) raise :class:`SandboxError`.
 
 from __future__ import annotations
 
-import base64
+import os
 import time
 import uuid
 from typing import Any
 
 from swe_srl.sandbox import reaper
-from swe_srl.sandbox.session import AgentSession, _AgentError
+from swe_srl.sandbox.base import AgentSandbox
+from swe_srl.sandbox.session import AgentSession
 from swe_srl.sandbox.spec import (
-    LABEL_BASE_COMMIT, LABEL_KIND, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, CommandResult, SandboxConfig,
-    SandboxError, owner_label,
+    LABEL_BASE_COMMIT, LABEL_KIND, LABEL_MANAGED, LABEL_OWNER, LABEL_RUN, SandboxConfig, SandboxError, owner_label,
 )
 
 
-class DockerSandbox:
+class DockerSandbox(AgentSandbox):
     """A repository workspace in a container. Use :meth:`start` (a context manager)."""
 
     def __init__(self, container: Any, session: AgentSession, config: SandboxConfig, image: str, run_id: str):
@@ -45,8 +45,6 @@ class DockerSandbox:
     def start(cls, image: str, config: SandboxConfig | None = None, *, run_id: str | None = None) -> "DockerSandbox":
         """Start a container of ``image`` and its shell session; returns when the shell answers."""
         import docker
-
-        from swe_srl.sandbox.images import docker_client
 
         t0 = time.monotonic()
         config = config or SandboxConfig()
@@ -71,7 +69,10 @@ class DockerSandbox:
             raise SandboxError(f"cannot start a container of {image}: {_short(e)}") from None
         session = None
         try:
-            session = AgentSession(container.id, user=config.user, workdir=config.workdir, base_commit=base_commit)
+            # SWE_SRL_SANDBOX_SELF_DESTRUCT=0 keeps a container whose owner died (to test the reaper).
+            self_destruct = os.environ.get("SWE_SRL_SANDBOX_SELF_DESTRUCT", "1") != "0"
+            session = AgentSession(container.id, user=config.user, workdir=config.workdir, base_commit=base_commit,
+                                   self_destruct=self_destruct)
             session.hello()
             sandbox = cls(container, session, config, image, run_id)
         except BaseException:
@@ -82,12 +83,6 @@ class DockerSandbox:
         reaper.register(sandbox)
         sandbox.ready_s = time.monotonic() - t0
         return sandbox
-
-    def __enter__(self) -> "DockerSandbox":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the session and remove the container (idempotent, never raises for a gone container)."""
@@ -119,93 +114,7 @@ class DockerSandbox:
     def __repr__(self) -> str:
         return f"DockerSandbox({self.image!r}, container={self.container_id[:12]}, run={self.run_id!r})"
 
-    # ------------------------------------------------------------------ commands
-    def run(self, command: str, timeout: float | None = None) -> CommandResult:
-        """Run ``command`` in the persistent shell (cwd and variables persist)."""
-        timeout = self.config.command_timeout if timeout is None else float(timeout)
-        resp = self._request("run", deadline_s=timeout + 30.0, cmd=command, timeout=timeout,
-                             max_chars=self.config.max_output_chars)
-        return CommandResult(output=resp["output"], exit_code=resp["exit_code"], timed_out=resp["timed_out"],
-                             truncated=resp["truncated"], duration_s=resp["duration_s"])
-
-    def editor(self, args: dict[str, Any]) -> CommandResult:
-        """``str_replace_editor`` (view | create | str_replace | insert | undo_edit)."""
-        t0 = time.monotonic()
-        resp = self._request("editor", args=_jsonable(args))
-        return CommandResult(output=resp["output"], exit_code=resp["exit_code"],
-                             duration_s=time.monotonic() - t0)
-
-    def execute(self, action: Any) -> CommandResult:
-        """Run an :class:`~swe_srl.trajectories.models.Action`: bash, str_replace_editor or submit."""
-        tool = getattr(action, "tool", None)
-        args = getattr(action, "args", None) or {}
-        if tool == "bash":
-            timeout = args.get("timeout")
-            return self.run(str(args.get("command", "")), timeout=float(timeout) if timeout else None)
-        if tool == "str_replace_editor":
-            return self.editor(args)
-        if tool == "submit":
-            t0 = time.monotonic()
-            try:
-                patch = self.diff()
-            except SandboxError as e:
-                return CommandResult(output=str(e), exit_code=1, duration_s=time.monotonic() - t0)
-            return CommandResult(output=patch, exit_code=0, duration_s=time.monotonic() - t0)
-        return CommandResult(
-            output=f"Unknown tool {tool!r}: the available tools are bash, str_replace_editor and submit.",
-            exit_code=127)
-
-    # ------------------------------------------------------------------ files
-    def read_file(self, path: str) -> bytes:
-        """Bytes of ``path`` (relative to the shell's cwd). Raises FileNotFoundError/SandboxError."""
-        try:
-            resp = self._request("read", path=path)
-        except _AgentError as e:
-            raise _file_error(str(e), path) from None
-        return base64.b64decode(resp["data"])
-
-    def write_file(self, path: str, data: bytes | str) -> None:
-        """Write ``data`` to ``path`` as the sandbox user (parent folders created)."""
-        raw = data.encode() if isinstance(data, str) else bytes(data)
-        try:
-            self._request("write", path=path, data=base64.b64encode(raw).decode())
-        except _AgentError as e:
-            raise _file_error(str(e), path) from None
-
-    # ------------------------------------------------------------------ repository state
-    def diff(self) -> str:
-        """The working tree against the base commit, new files included (the user's index untouched)."""
-        return self._repo_request("diff")["diff"]
-
-    def reset(self) -> None:
-        """Back to the base commit: tracked files restored, new files removed, a fresh shell."""
-        self._repo_request("reset", deadline_s=300.0)
-
-    def checkpoint(self) -> str:
-        """Snapshot the work tree, HEAD, the shell's cwd and exported variables, the editor's undo history."""
-        return self._repo_request("checkpoint", deadline_s=300.0)["checkpoint"]
-
-    def restore(self, checkpoint: str) -> None:
-        """Return to ``checkpoint`` (files outside the repository are not part of it)."""
-        self._repo_request("restore", deadline_s=300.0, checkpoint=checkpoint)
-
-    # ------------------------------------------------------------------ internals
-    def _request(self, op: str, *, deadline_s: float = 60.0, **fields: Any) -> dict[str, Any]:
-        if self._closed:
-            raise SandboxError(f"{self!r} is closed")
-        try:
-            return self.session.request(op, deadline_s=deadline_s, **fields)
-        except SandboxError:
-            self._check_container()
-            raise
-
-    def _repo_request(self, op: str, **kw: Any) -> dict[str, Any]:
-        try:
-            return self._request(op, **kw)
-        except _AgentError as e:
-            raise SandboxError(f"{op}: {e}") from None
-
-    def _check_container(self) -> None:
+    def _check_alive(self) -> None:
         import docker
 
         try:
@@ -215,20 +124,6 @@ class DockerSandbox:
         if state.get("OOMKilled") or not state.get("Running"):
             raise SandboxError(f"sandbox {self.container_id[:12]}: the container stopped "
                                f"(OOMKilled={state.get('OOMKilled')}, exit {state.get('ExitCode')})")
-
-
-def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items() if v is not None}
-
-
-def _file_error(message: str, path: str) -> Exception:
-    if "No such file" in message or "FileNotFoundError" in message:
-        return FileNotFoundError(f"{path}: no such file in the sandbox")
-    if "IsADirectory" in message:
-        return IsADirectoryError(f"{path}: is a directory")
-    if "Permission" in message:
-        return PermissionError(f"{path}: permission denied in the sandbox")
-    return SandboxError(f"{path}: {message}")
 
 
 def _short(e: Exception) -> str:

@@ -377,6 +377,10 @@ def snapshot_repo(repo_path: str | Path, commit: str, dest: Path) -> None:
     _git(["remote", "remove", "origin"], cwd=dest) if "origin" in _git(["remote"], cwd=dest).split() else None
     _git(["reflog", "expire", "--expire=now", "--all"], cwd=dest)
     _git(["gc", "-q", "--prune=now"], cwd=dest)
+    exclude = dest / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    with open(exclude, "a") as fh:
+        fh.write("# swe-srl: byte code and caches never belong in a patch\n__pycache__/\n*.pyc\n.pytest_cache/\n")
 
 
 def env_image_tag(name: str, content_hash: str) -> str:
@@ -472,3 +476,15 @@ def _docker_build(client: Any, ctx: io.BytesIO, tag: str, labels: dict[str, str]
     if error:
         tail = "\n".join(lines[-15:])
         raise SandboxError(f"docker build {tag} failed: {error.strip()}\n{tail}")
+
+
+def build_task_image(task: dict[str, Any], *, specs_dir: Path | None = None, repos_dir: str | Path | None = None,
+                     force: bool = False, log: Log = _quiet) -> str:
+    """The environment image of a SWE-bench-style task: its spec (:meth:`EnvSpec.for_task`), its
+    repository (``swe_srl.tasks.resolve_repo_path``) at ``base_commit``."""
+    from swe_srl.tasks import resolve_repo_path
+
+    spec = EnvSpec.for_task(task, specs_dir)
+    repo_path = resolve_repo_path(task, repos_dir)
+    name = str(task.get("repo") or task.get("instance_id") or "repo").split("/")[-1]
+    return build_env_image(spec, repo_path, task["base_commit"], name=name, force=force, log=log)
