@@ -29,7 +29,8 @@ Choices:
   ``mcp__server__tool``, ``update_plan``, ``write_stdin``...) keeps its name
   and arguments.
 * Thought = the reasoning summaries and assistant messages since the previous
-  call (those that end a turn, answered by a new user message, are dropped). An assistant message after the last call is kept as
+  call (those that end a turn, answered by a new user message, are
+  dropped). An assistant message after the last call is kept as
   ``meta["final_message"]``.
 * Observations: the output string; JSON-string outputs
   ``{"output", "metadata": {"exit_code"}}`` are unwrapped (exit code into the
@@ -41,6 +42,7 @@ Choices:
   ``meta["unknown_records"]``; they are not errors. A line that is not JSON,
   or a known record with wrong field types, is skipped with a ParseError
   naming ``file:line``. No final diff exists in rollouts (``patch`` is None).
+  A session without any tool call gives the ParseError ``no steps``.
 """
 
 from __future__ import annotations
