@@ -1,0 +1,245 @@
+"""``--mode oracle-edit``: the SRL paper's main evaluation.
+
+One policy call sees the issue and the full content (at the base commit) of
+every file the gold patch touches, and answers with ``<think>...</think>`` then
+search/replace edits, each a ``### path`` header followed by a SEARCH block,
+the divider and a REPLACE block (see :data:`SYSTEM_PROMPT`; the markers are
+git's conflict markers, seven characters wide)
+(code fences around a block are allowed). The edits are applied to the files
+in memory and turned into a unified diff by git. No sandbox is needed: the
+files are read from the task's repository with ``git show``. The trajectory
+records each edit as the equivalent ``str_replace_editor`` step, so oracle
+runs convert into training data like agent runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swe_srl.errors import FormatError, SweSrlError
+from swe_srl.text import truncate_middle
+from swe_srl.trajectories.models import Action, Step, Trajectory
+
+SYSTEM_PROMPT = """\
+You are a software engineer fixing an issue in a repository. You are given the issue and
+the full content of the files that need to change. Answer with your reasoning inside
+<think>...</think>, then the edits, each one a SEARCH/REPLACE block under the file's path:
+
+### path/to/file.py
+<<<<<<< SEARCH
+exact lines to find (copied from the file, indentation included)
+=======
+the lines to put in their place
+>>>>>>> REPLACE
+
+Rules: the SEARCH text must occur exactly once in the file; use several blocks for several
+changes; an empty SEARCH block fills an empty or new file. Write nothing after the last block."""
+
+SEARCH, DIVIDER, REPLACE = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
+_HEADER_RE = re.compile(r"^#{2,4}\s*(?:file:\s*)?`?([^`\s]+)`?\s*$")
+_FENCE_RE = re.compile(r"^\s*```")
+
+
+@dataclass
+class Edit:
+    path: str
+    search: str
+    replace: str
+
+
+def gold_files(task: dict[str, Any]) -> list[str]:
+    """Paths the gold patch touches (new files included), in patch order."""
+    patch = task.get("patch") or ""
+    paths: list[str] = []
+    for line in patch.replace("\r\n", "\n").splitlines():
+        m = re.match(r"^diff --git a/(\S+) b/(\S+)", line)
+        if m:
+            for p in (m.group(1), m.group(2)):
+                if p not in paths:
+                    paths.append(p)
+                    break
+            continue
+        m = re.match(r"^\+\+\+ b/(\S+)", line)
+        if m and m.group(1) not in paths:
+            paths.append(m.group(1))
+    if not paths:
+        raise SweSrlError(f"task {task.get('instance_id')}: the gold patch names no file (oracle-edit needs it)")
+    return paths
+
+
+def read_files(repo_path: str | Path, commit: str, paths: list[str]) -> dict[str, str | None]:
+    """File contents at ``commit`` (None for a file that does not exist there)."""
+    out: dict[str, str | None] = {}
+    for p in paths:
+        proc = subprocess.run(["git", "show", f"{commit}:{p}"], cwd=repo_path, capture_output=True)
+        out[p] = proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+    return out
+
+
+def build_messages(task: dict[str, Any], files: dict[str, str | None], *, max_file_chars: int = 60_000) -> list[dict[str, str]]:
+    parts = [f"<issue>\n{(task.get('problem_statement') or '').strip()}\n</issue>"]
+    for path, text in files.items():
+        body = "(this file does not exist yet)" if text is None else truncate_middle(text, max_file_chars)
+        parts.append(f'<file path="{path}">\n{body}\n</file>')
+    parts.append("Write the edits that resolve the issue.")
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def parse_edits(text: str) -> tuple[str, list[Edit]]:
+    """``(thought, edits)`` from a response; FormatError when there is no edit block.
+
+    >>> thought, edits = parse_edits("<think>fix</think>\\n### a.py\\n<<<<<<< SEARCH\\nx = 1\\n=======\\nx = 2\\n>>>>>>> REPLACE\\n")
+    >>> thought, edits[0]
+    ('fix', Edit(path='a.py', search='x = 1\\n', replace='x = 2\\n'))
+    """
+    text = text.replace("\r\n", "\n")
+    thought = ""
+    m = re.search(r"<think\s*>(.*?)</think\s*>", text, re.S | re.I)
+    if m:
+        thought, text = m.group(1).strip(), text[m.end():]
+    edits: list[Edit] = []
+    path: str | None = None
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        header = _HEADER_RE.match(line.strip())
+        if header:
+            path = header.group(1)
+        elif line.strip() == SEARCH:
+            if path is None:
+                raise FormatError(f"a SEARCH block (line {i + 1}) without a '### path' header before it")
+            search: list[str] = []
+            i += 1
+            while i < len(lines) and lines[i].strip() != DIVIDER:
+                search.append(lines[i])
+                i += 1
+            replace: list[str] = []
+            i += 1
+            while i < len(lines) and lines[i].strip() != REPLACE:
+                replace.append(lines[i])
+                i += 1
+            if i >= len(lines):
+                raise FormatError(f"unterminated SEARCH/REPLACE block for {path}")
+            edits.append(Edit(path, _join(search), _join(replace)))
+        i += 1
+    if not edits:
+        raise FormatError("no SEARCH/REPLACE block in the response")
+    return thought, edits
+
+
+def _join(lines: list[str]) -> str:
+    while lines and _FENCE_RE.match(lines[-1]):
+        lines = lines[:-1]
+    return "".join(line + "\n" for line in lines)
+
+
+def apply_edit(content: str | None, edit: Edit) -> str:
+    """The file after one edit; FormatError naming the problem when it does not apply."""
+    content = content or ""
+    if not edit.search.strip():
+        if content.strip():
+            raise FormatError(f"{edit.path}: empty SEARCH on a non-empty file")
+        return edit.replace
+    n = content.count(edit.search)
+    if n == 1:
+        return content.replace(edit.search, edit.replace, 1)
+    if n > 1:
+        raise FormatError(f"{edit.path}: SEARCH text occurs {n} times")
+    # Tolerate trailing-whitespace differences, line by line.
+    src = content.split("\n")
+    want = [ln.rstrip() for ln in edit.search.rstrip("\n").split("\n")]
+    hits = [i for i in range(len(src) - len(want) + 1) if [ln.rstrip() for ln in src[i:i + len(want)]] == want]
+    if len(hits) != 1:
+        raise FormatError(f"{edit.path}: SEARCH text not found" if not hits else f"{edit.path}: SEARCH text occurs {len(hits)} times")
+    i = hits[0]
+    new = edit.replace.rstrip("\n").split("\n") if edit.replace else []
+    return "\n".join(src[:i] + new + src[i + len(want):])
+
+
+def make_patch(original: dict[str, str | None], modified: dict[str, str]) -> str:
+    """A git unified diff from ``original`` to ``modified`` contents (paths relative)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "swe-srl", "GIT_AUTHOR_EMAIL": "swe-srl@localhost",
+           "GIT_COMMITTER_NAME": "swe-srl", "GIT_COMMITTER_EMAIL": "swe-srl@localhost"}
+
+    def git(*args: str, cwd: str) -> str:
+        return subprocess.run(["git", "-c", "core.autocrlf=false", *args], cwd=cwd, env=env, check=True,
+                              capture_output=True, text=True).stdout
+
+    with tempfile.TemporaryDirectory(prefix="swe-srl-oracle-") as tmp:
+        git("init", "-q", cwd=tmp)
+        for path, text in original.items():
+            if text is not None:
+                f = Path(tmp, path)
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_bytes(text.encode())
+        git("add", "-A", cwd=tmp)
+        git("commit", "-q", "--allow-empty", "-m", "base", cwd=tmp)
+        for path, text in modified.items():
+            f = Path(tmp, path)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(text.encode())
+        git("add", "-A", cwd=tmp)
+        return git("diff", "--cached", "--no-color", "--no-ext-diff", "HEAD", cwd=tmp)
+
+
+def run_oracle_edit(policy: Any, task: dict[str, Any], repo_path: str | Path, *, run_meta: dict[str, Any] | None = None,
+                    workdir: str = "/testbed"):
+    """One call, edits -> patch. Returns an :class:`~swe_srl.agent.loop.AgentResult`."""
+    from swe_srl.agent.loop import ERROR, FORMAT_ERROR_LIMIT, POLICY_ERROR, SUBMITTED, SOURCE_FORMAT, AgentResult
+    from swe_srl.policy.base import PolicyError, generate
+
+    t0 = time.monotonic()
+    iid = str(task.get("instance_id"))
+    paths = gold_files(task)
+    original = read_files(repo_path, task["base_commit"], paths)
+    messages = build_messages(task, original)
+    steps: list[Step] = []
+    reason, error, patch = SUBMITTED, None, ""
+    prompt_tokens = completion_tokens = 0
+    failed_edits: list[dict[str, str]] = []
+    text = ""
+    try:
+        c = generate(policy, messages, 1)[0]
+        text = c.text
+        prompt_tokens, completion_tokens = int(c.prompt_tokens or 0), int(c.completion_tokens or 0)
+        thought, edits = parse_edits(text)
+        current = {p: original.get(p) for p in paths}
+        for k, edit in enumerate(edits):
+            args = {"command": "str_replace", "path": f"{workdir}/{edit.path}", "old_str": edit.search.rstrip("\n"),
+                    "new_str": edit.replace.rstrip("\n")}
+            try:
+                current[edit.path] = apply_edit(current.get(edit.path), edit)
+                obs = f"The file {workdir}/{edit.path} has been edited."
+            except FormatError as e:
+                failed_edits.append({"path": edit.path, "reason": str(e)})
+                obs = f"Edit not applied: {e}"
+            steps.append(Step(Action("str_replace_editor", args, ""), thought if k == 0 else "", obs))
+        changed = {p: t for p, t in current.items() if t is not None and t != original.get(p)}
+        patch = make_patch(original, changed) if changed else ""
+        steps.append(Step(Action("submit", {}, ""), "", patch))
+    except FormatError as e:
+        reason, error = FORMAT_ERROR_LIMIT, str(e)
+    except PolicyError as e:
+        reason, error = POLICY_ERROR, str(e)
+    except subprocess.CalledProcessError as e:
+        reason, error = ERROR, f"git failed: {(e.stderr or '').strip()[:300]}"
+    duration = time.monotonic() - t0
+    meta = {**(run_meta or {}), "mode": "oracle-edit", "exit_reason": reason, "error": error, "files": paths,
+            "failed_edits": failed_edits, "response": truncate_middle(text, 20_000), "calls": 1,
+            "format_errors": [{"reason": error}] if reason == FORMAT_ERROR_LIMIT else [],
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "duration_s": round(duration, 3)}
+    traj = Trajectory(id=f"{iid}__{(run_meta or {}).get('run_name', 'run')}", source_format=SOURCE_FORMAT, steps=steps,
+                      instance_id=iid, repo=task.get("repo"), base_commit=task.get("base_commit"),
+                      problem_statement=task.get("problem_statement") or "", patch=patch, meta=meta)
+    return AgentResult(instance_id=iid, exit_reason=reason, patch=patch, trajectory=traj,
+                       steps=sum(1 for s in steps if s.action.tool != "submit"),
+                       format_errors=1 if reason == FORMAT_ERROR_LIMIT else 0, prompt_tokens=prompt_tokens,
+                       completion_tokens=completion_tokens, duration_s=duration, error=error)
