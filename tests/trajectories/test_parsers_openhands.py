@@ -305,3 +305,15 @@ def test_eval_line_with_a_huge_instruction_is_still_detected(tmp_path):
     assert detect_format(path) == NAME
     [t] = trajectories(path)
     assert t.patch == "diff --git a/x b/x\n" and t.steps[0].observation == "x"
+
+
+def test_pretty_printed_run_record(samples_dir, tmp_path):
+    line = (samples_dir / FAMILY_DIR / "eval-output-2025__multi-swe-bench-ponyc.jsonl").read_text().splitlines()[0]
+    text = json.dumps(json.loads(line), indent=2)
+    path = tmp_path / "run.json"
+    path.write_text(text)
+    [t] = trajectories(path)
+    assert len(t.steps) == 22 and t.instance_id == "ponylang__ponyc-4595"
+    path.write_text(text[: len(text) // 2])
+    [err] = parse(path)
+    assert isinstance(err, ParseError) and err.where == str(path)

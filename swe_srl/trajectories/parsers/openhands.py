@@ -676,12 +676,13 @@ class OpenHandsParser:
             yield from self._parse_lines(path)
 
     # A single JSON document: an event list, a run record, or a list of run records.
-    def _parse_document(self, path: Path) -> Iterator[Trajectory | ParseError]:
-        try:
-            data = _load(path.read_bytes())
-        except orjson.JSONDecodeError as e:
-            yield ParseError(f"invalid JSON ({e})", str(path))
-            return
+    def _parse_document(self, path: Path, data: Any = None) -> Iterator[Trajectory | ParseError]:
+        if data is None:
+            try:
+                data = _load(path.read_bytes())
+            except orjson.JSONDecodeError as e:
+                yield ParseError(f"invalid JSON ({e})", str(path))
+                return
         where = str(path)
         try:
             if isinstance(data, dict) and isinstance(data.get("history"), list):
@@ -730,9 +731,17 @@ class OpenHandsParser:
                 try:
                     rec = _load(line)
                 except orjson.JSONDecodeError:
-                    if layout is None and self._is_document(path):  # a pretty-printed document, not JSONL
-                        yield from self._parse_document(path)
-                        return
+                    if layout is None:  # maybe a pretty-printed document rather than JSONL
+                        try:
+                            data = _load(path.read_bytes())
+                        except orjson.JSONDecodeError:
+                            data = None
+                        if data is not None:
+                            yield from self._parse_document(path, data)
+                            return
+                        if line.strip() in (b"{", b"["):  # a broken pretty-printed document: one error
+                            yield ParseError("invalid JSON", str(path))
+                            return
                     yield ParseError("invalid JSON", where)
                     continue
                 try:
@@ -761,14 +770,6 @@ class OpenHandsParser:
             yield self._checked(_stream_trajectory(b, path, layout), str(path))
         elif layout is None:
             yield ParseError("no records", str(path))
-
-    @staticmethod
-    def _is_document(path: Path) -> bool:
-        try:
-            _load(path.read_bytes())
-        except orjson.JSONDecodeError:
-            return False
-        return True
 
     @staticmethod
     def _checked(traj: Trajectory, where: str) -> Trajectory | ParseError:
