@@ -132,6 +132,7 @@ def test_golden_history_only(samples_dir):
 def test_golden_v1_crlf_submission(samples_dir):
     t = _one(samples_dir, "v1-test__6e44b9__sweagenttestrepo-1c2844.traj")
     assert len(t.steps) == 5
+    assert t.instance_id == "v1-test__6e44b9__sweagenttestrepo-1c2844"  # the file name: not a SWE-bench id
     assert t.repo == "SWE-agent/test-repo"  # from replay_config.env.repo.github_url
     assert "\r" not in t.patch
     assert t.patch.startswith("diff --git a/tests/missing_colon.py b/tests/missing_colon.py\nindex 20edef5..5857437 100755\n")
@@ -244,3 +245,50 @@ def test_malformed_inputs(samples_dir, tmp_path):
     for name in cases:
         out = list(parse_file(tmp_path / name, "swe-agent"))
         assert all(isinstance(o, ParseError) for o in out)
+
+
+def test_swe_smith_style_traj_with_str_replace_editor(tmp_path):
+    """SWE-agent 1.x with the edit_anthropic tools (the SWE-smith data the SRL
+    paper trains on): tool_calls win; without them the flattened string is read."""
+    create_args = {"command": "create", "path": "/testbed/r.py", "file_text": "print(1)\n"}
+    traj = {
+        "environment": "main",
+        "trajectory": [
+            {"action": "str_replace_editor create /testbed/r.py --file_text 'print(1)\n'", "observation": "ok",
+             "response": "", "thought": "make a script", "state": {"working_dir": "/testbed"}, "execution_time": 0.1},
+            {"action": "str_replace_editor view /testbed/r.py --view_range 1 5", "observation": "1 print(1)",
+             "response": "", "thought": "look", "state": {"working_dir": "/testbed"}},
+            {"action": "submit", "observation": "diff --git a/r.py b/r.py\n", "response": "", "thought": "done",
+             "state": {}},
+        ],
+        "history": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "<pr_description>\nDEMO TASK\n</pr_description>", "is_demo": True},
+            {"role": "assistant", "content": "demo", "is_demo": True, "action": "ls",
+             "tool_calls": [{"id": "d", "function": {"name": "bash", "arguments": "{\"command\": \"ls\"}"}}]},
+            {"role": "user", "content": "<uploaded_files>\n/testbed\n</uploaded_files>\n<pr_description>\nReal task\n"
+                                        "</pr_description>"},
+            {"role": "assistant", "content": "make a script",
+             "action": "str_replace_editor create /testbed/r.py --file_text 'print(1)\n'",
+             "tool_calls": [{"id": "c1", "type": "function",
+                             "function": {"name": "str_replace_editor", "arguments": json.dumps(create_args)}}]},
+            {"role": "tool", "content": "ok", "tool_call_ids": ["c1"]},
+            {"role": "assistant", "content": "look", "action": "str_replace_editor view /testbed/r.py --view_range 1 5"},
+            {"role": "user", "content": "1 print(1)"},
+            {"role": "assistant", "content": "done", "action": "submit"},
+        ],
+        "info": {"submission": "diff --git a/r.py b/r.py\n", "exit_status": "submitted"},
+    }
+    p = tmp_path / "owner__repo.abcdef12.func_pm__x.traj"
+    p.write_text(json.dumps(traj))
+    assert detect_format(p) == "swe-agent"
+    (t,) = _parse(p)
+    assert [s.action.args for s in t.steps] == [
+        create_args,
+        {"command": "view", "path": "/testbed/r.py", "view_range": [1, 5]},
+        {},
+    ]
+    assert t.steps[0].meta["tool_call_id"] == "c1" and t.steps[0].thought == "make a script"
+    assert t.problem_statement == "Real task"  # the demonstration's task is skipped
+    assert t.instance_id == "owner__repo.abcdef12.func_pm__x" and t.repo == "owner/repo"
+    assert t.patch == "diff --git a/r.py b/r.py\n"

@@ -102,8 +102,9 @@ def extract_problem_statement(text: str) -> str:
 
 
 _SAMPLE_SUFFIX = re.compile(r"^(.+__.+-\d+)_\d+$")
-_SWEBENCH_ID = re.compile(r"^(?P<owner>[A-Za-z0-9][\w.-]*?)__(?P<name>[\w.-]+)-\d+$")
-_SWESMITH_ID = re.compile(r"^(?P<owner>[A-Za-z0-9][\w.-]*?)__(?P<name>[\w-]+(?:\.[\w-]+)*?)\.[0-9a-f]{8}(?:\.|$)")
+_PART = r"[A-Za-z0-9](?:(?!__)[\w.-])*"  # an owner or repository name: no "__" inside
+_SWEBENCH_ID = re.compile(rf"^(?P<owner>{_PART})__(?P<name>{_PART})-\d+$")
+_SWESMITH_ID = re.compile(rf"^(?P<owner>{_PART})__(?P<name>[A-Za-z0-9](?:(?!__)[\w-])*)\.[0-9a-f]{{8}}(?:\.|$)")
 
 
 def strip_sample_suffix(instance_id: str) -> str:
@@ -113,12 +114,14 @@ def strip_sample_suffix(instance_id: str) -> str:
 
 
 def instance_id_from_stem(stem: str) -> str:
-    """An instance id from a file name: ``django__django-16255`` stays; a name
-    with a prefix such as ``run7__django__django-16255`` keeps its last two
-    ``__``-separated parts."""
+    """An instance id from a file name: the longest ``__``-separated tail that
+    reads as a SWE-bench or SWE-smith id (so ``run7__django__django-16255``
+    gives ``django__django-16255``), else the whole name."""
     parts = stem.split("__")
-    if len(parts) > 2:
-        return "__".join(parts[-2:])
+    for k in range(len(parts) - 1):
+        tail = "__".join(parts[k:])
+        if repo_from_instance_id(tail):
+            return tail
     return stem
 
 
@@ -243,7 +246,10 @@ _FOOTER = re.compile(r"\n*\(Open file: ([^\n]*)\)\n\(Current directory: ([^\n]*)
 def strip_prompt_footer(observation: str, state: AciState | None = None) -> str:
     """Remove SWE-agent's ``(Open file: X)\\n(Current directory: Y)\\nbash-$``
     footer from an observation, recording X and Y in ``state``."""
-    m = _FOOTER.search(observation)
+    if "(Current directory: " not in observation[-4096:]:
+        return observation
+    tail = max(0, len(observation) - 4096)
+    m = _FOOTER.search(observation, tail)
     if not m:
         return observation
     if state is not None:
@@ -335,7 +341,7 @@ def _flag_args(tokens: list[str]) -> dict[str, Any]:
             while i < len(tokens) and not (tokens[i].startswith("--") and len(tokens[i]) > 2):
                 values.append(tokens[i])
                 i += 1
-            if key == "view_range":
+            if key == "view_range" and len(values) != 1:
                 args[key] = [_int(v) if _int(v) is not None else v for v in values]
             else:
                 args[key] = " ".join(values) if len(values) != 1 else values[0]

@@ -324,7 +324,7 @@ def _mode(messages: list[dict[str, Any]]) -> str:
     system = " ".join(m["text"] for m in messages if m["role"] == "system")
     if "end_of_edit" in system or any("\n(Open file: " in u for u in users[:6]):
         return "aci"
-    if any(u.lstrip().startswith("<returncode>") for u in users[:6]) or "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT" in system:
+    if any(u[:64].lstrip().startswith("<returncode>") for u in users[:6]) or "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT" in system:
         return "mini"
     return "native"
 
