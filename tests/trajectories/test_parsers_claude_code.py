@@ -326,3 +326,23 @@ def test_api_error_lines_are_not_thoughts(tmp_path):
     [t] = trajectories(write_jsonl(tmp_path / "s.jsonl", records))
     assert [(s.thought, s.observation) for s in t.steps] == [("", "ok")]
     assert t.meta["skipped_lines"] == {"api_error": 1}
+
+
+def test_inline_sidechains_without_agent_id_split_by_root(tmp_path):
+    side = {"isSidechain": True}
+    records = [
+        _line("u1", None, "user", "main task"),
+        _line("a1", "u1", "assistant", _use("t1", "Task", {"prompt": "look"}), "m1"),
+        _line("x1", None, "user", "first subtask", **side),
+        _line("x2", "x1", "assistant", _use("tx", "Glob", {"pattern": "*.py"}), "mx", **side),
+        _line("x3", "x2", "user", _result("tx", "a.py"), **side),
+        _line("y1", None, "user", "second subtask", **side),
+        _line("y2", "y1", "assistant", _use("ty", "Bash", {"command": "pwd"}), "my", **side),
+        _line("y3", "y2", "user", _result("ty", "/"), **side),
+        _line("r1", "a1", "user", _result("t1", "report")),
+    ]
+    main, first, second = trajectories(write_jsonl(tmp_path / "s.jsonl", records))
+    assert [s.action.tool for s in main.steps] == ["Task"] and main.steps[0].observation == "report"
+    assert (first.id, first.problem_statement, first.steps[0].observation) == ("s1:sidechain-x1", "first subtask", "a.py")
+    assert (second.id, second.problem_statement, second.steps[0].action.args) == (
+        "s1:sidechain-y1", "second subtask", {"command": "pwd"})

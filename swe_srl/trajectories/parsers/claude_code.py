@@ -27,7 +27,9 @@ Choices:
 * **Sidechains.** Lines with ``isSidechain: true`` are grouped by
   ``agentId`` and each group is its own trajectory (id
   ``SESSION:agent-AGENT``) whose task is its first user message (the Task
-  prompt). A subagent file is exactly one such group.
+  prompt). A subagent file is exactly one such group. Inline sidechains
+  without ``agentId`` (older sessions) are grouped by their root line
+  (id ``SESSION:sidechain-ROOTUUID``).
 * **Tools.** ``Bash`` -> ``bash``; ``Read`` -> ``str_replace_editor view``
   (``offset``/``limit`` -> ``view_range [offset, offset+limit-1]``);
   ``Write`` -> ``create``; ``Edit`` -> ``str_replace`` (``replace_all`` kept
@@ -320,6 +322,37 @@ def _chain(group: _Group, parents: dict[str, str | None]) -> list[_Node]:
             if (n.uuid in on_chain) or (n.role == "assistant" and n.msg_id is not None and n.msg_id in msg_ids)]
 
 
+def _split_by_root(group: _Group, parents: dict[str, str | None]) -> list[_Group]:
+    """Inline sidechains without ``agentId`` (older sessions): one group per root."""
+    if not group.linked:
+        return [group]
+    roots: dict[str, str] = {}
+
+    def root_of(uuid: str) -> str:
+        path = []
+        cur: str | None = uuid
+        while cur is not None and cur not in roots and cur not in path:
+            path.append(cur)
+            nxt = parents.get(cur)
+            if nxt is None:
+                break
+            cur = nxt
+        root = roots.get(cur, cur) if cur is not None else uuid
+        for u in path:
+            roots[u] = root
+        return root
+
+    split: dict[str, _Group] = {}
+    for node in group.nodes:
+        root = root_of(node.uuid) if node.uuid else "none"
+        sub = split.get(root)
+        if sub is None:
+            sub = split[root] = _Group(key=f"sidechain-{root}", session=group.session, linked=True,
+                                       meta=dict(group.meta))
+        sub.nodes.append(node)
+    return list(split.values())
+
+
 def _build(group: _Group, reader: _Reader, path: Path) -> Trajectory:
     nodes = _chain(group, reader.parents)
     steps: list[Step] = []
@@ -462,8 +495,12 @@ class ClaudeCodeParser:
             yield ParseError("no conversation lines", str(path))
             return
         keys = sorted(reader.groups, key=lambda k: (k != "main",))  # main first, then sidechains in file order
+        groups = []
         for key in keys:
             group = reader.groups[key]
+            groups.extend(_split_by_root(group, reader.parents) if key == "sidechain" else [group])
+        for group in groups:
+            key = group.key
             traj = _build(group, reader, path)
             if not traj.steps:
                 where = str(path) if key == "main" else f"{path} ({key})"
