@@ -292,3 +292,15 @@ def test_swe_smith_style_traj_with_str_replace_editor(tmp_path):
     assert t.problem_statement == "Real task"  # the demonstration's task is skipped
     assert t.instance_id == "owner__repo.abcdef12.func_pm__x" and t.repo == "owner/repo"
     assert t.patch == "diff --git a/r.py b/r.py\n"
+
+
+def test_retry_agent_attempts(samples_dir, tmp_path):
+    one = json.loads((samples_dir / FAMILY / "v1-test__6e44b9__sweagenttestrepo-1c2844.traj").read_bytes())
+    broken = {**one, "trajectory": "oops"}
+    p = tmp_path / "SWE-agent__test-repo-1.traj"
+    p.write_text(json.dumps({"attempts": [one, broken, one], "info": {"exit_status": "submitted"}}))
+    out = _parse(p)
+    assert [type(o).__name__ for o in out] == ["Trajectory", "ParseError", "Trajectory"]
+    assert [o.id for o in out if isinstance(o, Trajectory)] == ["SWE-agent__test-repo-1:attempt0",
+                                                               "SWE-agent__test-repo-1:attempt2"]
+    assert out[2].meta["attempt"] == 2 and len(out[2].steps) == 5

@@ -10,6 +10,8 @@ Three layouts are read:
   carry OpenAI ``tool_calls`` whose structured arguments are preferred to the
   flattened ``action`` string (``edit 'old' 'new'``). Tool results are
   ``role: tool`` messages with a ``tool_call_ids`` list.
+* **RetryAgent** files (``attempts[]``, each a run of the layouts above):
+  one trajectory per attempt, ids ``<file>:attempt<i>``.
 * **history only**: no ``trajectory``; steps are rebuilt from the assistant
   turns (tool calls, or the ``action`` field, or the last fenced block) and the
   tool/user messages that follow them, with SWE-agent's
@@ -69,12 +71,28 @@ class SweAgentParser:
         except orjson.JSONDecodeError as e:
             yield ParseError(f"invalid JSON ({e})", where)
             return
+        attempts = data.get("attempts") if isinstance(data, dict) else None
+        if isinstance(attempts, list) and attempts and not data.get("trajectory"):
+            # RetryAgent runs: one trajectory per attempt
+            for i, attempt in enumerate(attempts):
+                yield from self._build(attempt, path, f"{aci.file_stem(path.name)}:attempt{i}", i)
+            return
+        yield from self._build(data, path, aci.file_stem(path.name), None)
+
+    @staticmethod
+    def _build(data: Any, path: Path, tid: str, attempt: int | None) -> Iterator[Trajectory | ParseError]:
         try:
-            yield build_trajectory(data, path)
+            traj = build_trajectory(data, path)
         except ParseError as e:
             yield e
+            return
         except (TypeError, ValueError, AttributeError, KeyError) as e:
-            yield ParseError(f"unexpected structure ({type(e).__name__}: {e})", where)
+            yield ParseError(f"unexpected structure ({type(e).__name__}: {e})", str(path))
+            return
+        traj.id = tid
+        if attempt is not None:
+            traj.meta["attempt"] = attempt
+        yield traj
 
 
 def _fail(reason: str, path: Path) -> ParseError:
