@@ -66,8 +66,12 @@ class SweAgentParser:
 
     def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
         where = str(path)
+        raw = path.read_bytes()
+        if not raw.strip():
+            yield ParseError("empty file", where)
+            return
         try:
-            data = loads(path.read_bytes())
+            data = loads(raw)
         except orjson.JSONDecodeError as e:
             yield ParseError(f"invalid JSON ({e})", where)
             return
