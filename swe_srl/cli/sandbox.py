@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
 
         from swe_srl.io import dumps
         from swe_srl.sandbox.images import docker_client
-        from swe_srl.sandbox.reaper import MANAGED_FILTER
+        from swe_srl.sandbox.reaper import MANAGED_FILTER, managed_containers
         from swe_srl.sandbox.spec import LABEL_KIND, LABEL_OWNER, LABEL_PYTHON, LABEL_REPO, LABEL_RUN, owner_alive
 
         client = docker_client()
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
                            "repo": lb.get(LABEL_REPO, ""), "size_mb": round((im.attrs.get("Size") or 0) / 1e6),
                            "created": (im.attrs.get("Created") or "")[:19]})
         containers = []
-        for c in client.containers.list(all=True, filters=MANAGED_FILTER):
+        for c in managed_containers(client):
             lb = c.labels or {}
             alive = owner_alive(lb.get(LABEL_OWNER, ""))
             containers.append({"id": c.short_id, "image": (c.image.tags or [c.image.short_id])[0] if c.image else "?",

@@ -614,9 +614,12 @@ class Agent(object):
             if len(parts) != 3:
                 raise ToolError("not a checkpoint of this sandbox: %r" % key, 2)
             tree, head = parts[0], parts[1]
-            repo.restore_tree(tree, head)
             saved = self.checkpoints.get(key)
-            self.shell.restart()
+            self.shell.stop()  # first: a runaway process tree must not hold the files or the pids
+            try:
+                repo.restore_tree(tree, head)
+            finally:
+                self.shell.start()
             if saved:
                 self.editor.history = dict((k, list(v)) for k, v in saved["history"].items())
                 prefix = saved["env"] if isinstance(saved["env"], str) else ""
@@ -624,9 +627,12 @@ class Agent(object):
             return {"ok": True}
         if op == "reset":
             repo = self.need_repo()
-            base_tree = repo.git("rev-parse", repo.base + "^{tree}").strip()
-            repo.restore_tree(base_tree, repo.base)
-            self.shell.restart()
+            self.shell.stop()
+            try:
+                base_tree = repo.git("rev-parse", repo.base + "^{tree}").strip()
+                repo.restore_tree(base_tree, repo.base)
+            finally:
+                self.shell.start()
             self.editor.history = {}
             return {"ok": True}
         if op == "restart":

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator
 
 from swe_srl.sandbox.spec import (
     DEFAULT_UID, DEFAULT_USER, DEFAULT_WORKDIR, LABEL_BASE_COMMIT, LABEL_HASH, LABEL_KIND, LABEL_MANAGED,
-    LABEL_OWNER, LABEL_PYTHON, LABEL_REPO, LABEL_USER, LABEL_WORKDIR, EnvSpec, SandboxError, owner_label,
+    LABEL_BUILT_BY, LABEL_OWNER, LABEL_PYTHON, LABEL_REPO, LABEL_USER, LABEL_WORKDIR, EnvSpec, SandboxError, owner_label,
     sandboxes_dir,
 )
 
@@ -208,7 +208,7 @@ def ensure_base_image(python: str = DEFAULT_PYTHON, *, force: bool = False, log:
                 "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 'CMD ["sleep", "infinity"]',
                 f"LABEL {LABEL_MANAGED}=true {LABEL_KIND}=base {LABEL_HASH}={content_hash} "
-                f"{LABEL_PYTHON}={python} {LABEL_USER}={user} {LABEL_OWNER}={owner_label()}",
+                f"{LABEL_PYTHON}={python} {LABEL_USER}={user} {LABEL_BUILT_BY}={owner_label()}",
             ]
             cmd = ["docker", "import"]
             for c in changes:
@@ -423,16 +423,16 @@ def build_env_image(spec: EnvSpec, repo_path: str | Path, base_commit: str, *, n
     if name is None:
         name = Path(repo_path).resolve().name.removesuffix(".git")
     tag = env_image_tag(name, content_hash)
-    if not force and find_image(client, tag, content_hash) is not None:
+    if not force and _cached_env_image(client, tag, content_hash):
         return tag
     with file_lock(f"env-{content_hash[:16]}"):
-        if not force and find_image(client, tag, content_hash) is not None:
+        if not force and _cached_env_image(client, tag, content_hash):
             return tag
         t0 = time.time()
         labels = {
             LABEL_MANAGED: "true", LABEL_KIND: "env", LABEL_HASH: content_hash, LABEL_BASE_COMMIT: commit,
             LABEL_PYTHON: spec.python, LABEL_REPO: name, LABEL_WORKDIR: workdir, LABEL_USER: user,
-            LABEL_OWNER: owner_label(),
+            LABEL_BUILT_BY: owner_label(),
         }
         with tempfile.TemporaryDirectory(prefix="swe-srl-ctx-") as tmp:
             testbed = Path(tmp) / "testbed"
@@ -450,6 +450,18 @@ def build_env_image(spec: EnvSpec, repo_path: str | Path, base_commit: str, *, n
             _docker_build(client, ctx, tag, labels, network="bridge" if spec.base_image else "none", log=log)
         log(f"built {tag} in {time.time() - t0:.1f}s")
     return tag
+
+
+def _cached_env_image(client: Any, tag: str, content_hash: str) -> bool:
+    """True when ``tag`` holds ``content_hash``; an image with that hash under another name is tagged."""
+    if find_image(client, tag, content_hash) is not None:
+        return True
+    same = client.images.list(filters={"label": f"{LABEL_HASH}={content_hash}"})
+    if same:
+        repo, _, version = tag.rpartition(":")
+        same[0].tag(repo, version)
+        return True
+    return False
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

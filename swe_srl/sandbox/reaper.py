@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from swe_srl.sandbox.spec import LABEL_KIND, LABEL_MANAGED, LABEL_OWNER, owner_alive
+from swe_srl.sandbox.spec import CONTAINER_KINDS, LABEL_KIND, LABEL_MANAGED, LABEL_OWNER, owner_alive
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,17 @@ _reaped = False
 _reap_lock = threading.Lock()
 _previous: dict[int, Any] = {}
 MANAGED_FILTER = {"label": f"{LABEL_MANAGED}=true"}
+
+
+def managed_containers(client: Any) -> list[Any]:
+    """Containers the project started (not merely containers of its images, which inherit the labels)."""
+    out = []
+    for c in client.containers.list(all=True, filters=MANAGED_FILTER):
+        labels = c.labels or {}
+        if labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_KIND) in CONTAINER_KINDS \
+                and labels.get(LABEL_OWNER):
+            out.append(c)
+    return out
 
 
 def register(sandbox: Any) -> None:
@@ -97,7 +108,7 @@ def reap_orphans(client: Any | None = None) -> list[str]:
 
     client = client or docker_client()
     removed = []
-    for c in client.containers.list(all=True, filters=MANAGED_FILTER):
+    for c in managed_containers(client):
         owner = (c.labels or {}).get(LABEL_OWNER, "")
         if owner_alive(owner) is False:
             try:
@@ -138,10 +149,8 @@ def prune(*, images: bool = False, all: bool = False, client: Any | None = None)
 
     client = client or docker_client()
     report = PruneReport()
-    for c in client.containers.list(all=True, filters=MANAGED_FILTER):
+    for c in managed_containers(client):
         labels = c.labels or {}
-        if labels.get(LABEL_MANAGED) != "true":  # belt and braces: the filter already says so
-            continue
         stale = owner_alive(labels.get(LABEL_OWNER, "")) is False or c.status in ("exited", "dead", "created")
         if all or stale:
             try:
@@ -162,7 +171,7 @@ def prune(*, images: bool = False, all: bool = False, client: Any | None = None)
             if labels.get(LABEL_KIND) == "base" and not all:
                 continue
             try:
-                client.images.remove(im.id, force=True)
+                client.images.remove(im.id, force=len(im.tags) > 1)  # an image in use is kept
                 report.images.append(im.tags[0] if im.tags else im.short_id)
                 report.space_reclaimed += int(im.attrs.get("Size") or 0)
             except docker.errors.ImageNotFound:

@@ -1,0 +1,110 @@
+"""Environment images (cache, labels, repository snapshot), the pool, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from swe_srl.errors import SweSrlError
+from swe_srl.sandbox import EnvSpec, SandboxPool
+from swe_srl.sandbox.spec import LABEL_BASE_COMMIT, LABEL_HASH, LABEL_MANAGED
+
+from .conftest import SPEC
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def swe_srl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "swe_srl", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=600)
+
+
+def test_env_spec_for_task(tmp_path):
+    (tmp_path / "acme__calc.yaml").write_text("python: '3.9'\npip_packages: [pytest==7.4.0]\ntest_cmd: pytest -x\n")
+    spec = EnvSpec.for_task({"instance_id": "i", "repo": "acme/calc", "spec": {"test_cmd": "pytest -q"}}, tmp_path)
+    assert (spec.python, spec.pip_packages, spec.test_cmd) == ("3.9", ["pytest==7.4.0"], "pytest -q")
+    with pytest.raises(SweSrlError, match="no environment spec"):
+        EnvSpec.for_task({"instance_id": "i", "repo": "acme/other"}, tmp_path)
+    with pytest.raises(SweSrlError, match="unknown field.*pip_pakages"):
+        EnvSpec.for_task({"instance_id": "i", "repo": "acme/other", "spec": {"pip_pakages": []}}, tmp_path)
+
+
+def test_repository_specs_are_valid():
+    for path in sorted((ROOT / "sandboxes" / "specs").glob("*.yaml")):
+        EnvSpec.from_yaml(path)
+
+
+@pytest.mark.docker
+def test_env_image_is_cached_labelled_and_holds_only_the_base_history(env_image, tiny_repo, docker_engine):
+    from swe_srl.sandbox import DockerSandbox, build_env_image
+
+    repo, base, later = tiny_repo
+    t0 = time.monotonic()
+    assert build_env_image(SPEC, repo, base, name="calc-test") == env_image
+    assert time.monotonic() - t0 < 5, "an unchanged image must come from the cache"
+    labels = docker_engine.images.get(env_image).labels
+    assert labels[LABEL_MANAGED] == "true" and labels[LABEL_BASE_COMMIT] == base and len(labels[LABEL_HASH]) == 64
+    with DockerSandbox.start(env_image) as sb:
+        r = sb.run(f"stat -c %U /testbed /testbed/calc/__init__.py; git rev-parse HEAD; "
+                   f"git cat-file -e {later} 2>/dev/null && echo LEAK || echo no-future; git log --all --oneline | wc -l")
+        assert r.output.split() == ["swe", "swe", base, "no-future", "1"]
+        assert sb.base_commit == base
+
+
+@pytest.mark.docker
+def test_bad_commit_is_a_clear_error(tiny_repo):
+    from swe_srl.sandbox import SandboxError, build_env_image
+
+    with pytest.raises(SandboxError, match="commit 0000000 not found"):
+        build_env_image(SPEC, tiny_repo[0], "0000000")
+
+
+@pytest.mark.docker
+def test_pool_bounds_concurrency_and_isolates_failures(env_image):
+    live, peak, lock = [0], [0], threading.Lock()
+
+    def work(sb, item):
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+        try:
+            if item == "bad":
+                raise ValueError("boom")
+            sb.run(f"echo {item} > mine.txt")
+            time.sleep(0.3)
+            return sb.read_file("mine.txt").decode().strip(), sb.diff().count("new file")
+        finally:
+            with lock:
+                live[0] -= 1
+
+    results = SandboxPool(2).run_in_sandboxes(["a", "bad", "c", "d"], lambda _: env_image, work)
+    assert results[0] == ("a", 1) and results[2] == ("c", 1) and results[3] == ("d", 1)
+    assert isinstance(results[1], ValueError)
+    assert peak[0] == 2
+
+
+@pytest.mark.docker
+def test_cli_build_ls_prune(env_image, tiny_repo, tmp_path):
+    repo, base, _ = tiny_repo
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("python: '3.11'\npip_packages: [pytest]\ninstall: ['pip install --no-build-isolation -e .']\n")
+    r = swe_srl("sandbox", "build", "--repo", str(repo), "--commit", base, "--spec", str(spec))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("swe-srl/env:calc-")
+    r = swe_srl("sandbox", "ls", "--json")
+    assert r.returncode == 0, r.stderr
+    listing = json.loads(r.stdout)
+    assert env_image in {im["tag"] for im in listing["images"]}
+    assert {im["kind"] for im in listing["images"]} >= {"base", "env"}
+    r = swe_srl("sandbox", "prune")
+    assert r.returncode == 0 and "containers removed" in r.stdout
+    r = swe_srl("sandbox", "build", "--python", "2.7")
+    assert r.returncode == 1 and "choose one of 3.9, 3.11, 3.13" in r.stderr
+    for cmd in ("build", "ls", "prune"):
+        assert "Examples:" in swe_srl("sandbox", cmd, "--help").stdout
