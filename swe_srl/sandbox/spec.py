@@ -89,7 +89,7 @@ class EnvSpec:
             raise SweSrlError(f"{where}: unknown field(s) {', '.join(unknown)} (valid: {', '.join(sorted(known))})")
         kw: dict[str, Any] = {}
         for k, v in data.items():
-            if v is None and k != "base_image":
+            if v is None:
                 continue
             if k in ("pip_packages", "install"):
                 if isinstance(v, str):
