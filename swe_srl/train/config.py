@@ -1,0 +1,387 @@
+"""Training configuration: one YAML file plus ``key=value`` overrides.
+
+Top-level keys (everything else is a field of TRL's ``GRPOConfig`` for
+``method: srl`` or ``SFTConfig`` for ``method: sft``, passed through)::
+
+    method: srl               # srl (GRPO + dynamic sampling) | sft (the baseline)
+    model: out/tiny           # a local model folder (save_pretrained layout)
+    dataset: out/data         # a `swe-srl dataset` folder (DatasetDict, splits train/validation)
+    output_dir: runs/srl      # checkpoints/, adapter or model, metrics.jsonl, plots/
+    lora: {r: 16, lora_alpha: 32, target_modules: all-linear}   # peft LoraConfig fields; null = full fine-tuning
+    srl: {epsilon: 1.0e-6, max_refill_rounds: 4, similarity: difflib, compare: canonical}
+    validation: {every_steps: 50, max_samples: 64, batch_size: 8, max_new_tokens: null}
+    learning_rate: 5.0e-7     # ... any GRPOConfig / SFTConfig field
+
+Overrides use dotted keys for the nested sections (``srl.epsilon=0.01``,
+``lora.r=8``, ``lora=null``) and YAML values (``max_steps=10``,
+``report_to=[tensorboard]``). An unknown key or a value of the wrong type is a
+:class:`~swe_srl.errors.ConfigError` naming the key (and the closest valid
+names). YAML's ``5e-7`` (no dot) is read as a number, not a string.
+
+SRL defaults follow the paper (Deng et al. 2025): 8 rollouts per prompt,
+temperature 1.0, KL coefficient (``beta``) 0, dynamic sampling on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swe_srl.errors import ConfigError
+
+METHODS = ("srl", "sft")
+TOP_KEYS = ("method", "model", "dataset", "output_dir", "lora", "srl", "validation")
+
+# Paper defaults for SRL (applied unless the config sets the field).
+SRL_TRAINER_DEFAULTS: dict[str, Any] = {
+    "num_generations": 8,
+    "temperature": 1.0,
+    "beta": 0.0,
+    "logging_steps": 1,
+    "save_steps": 50,
+    "report_to": "none",
+}
+SFT_TRAINER_DEFAULTS: dict[str, Any] = {
+    "logging_steps": 1,
+    "save_steps": 50,
+    "report_to": "none",
+}
+
+
+@dataclass
+class SrlOptions:
+    """Options of the SRL reward and of dynamic sampling."""
+
+    epsilon: float | None = 1e-6
+    """Drop a prompt's group when the population std of its rewards is <= epsilon; null turns dynamic sampling off."""
+    max_refill_rounds: int = 4
+    """Generation rounds from further prompts to refill dropped groups, per batch."""
+    similarity: str = "difflib"
+    """difflib (exact, C-accelerated), difflib-stdlib, or indel (faster, not identical)."""
+    compare: str = "canonical"
+    """canonical: compare the canonical rendering of the parsed action; raw: the text as written."""
+
+
+@dataclass
+class ValidationOptions:
+    """Greedy validation on the dataset's validation split (mean action similarity)."""
+
+    every_steps: int = 50
+    """Score the validation split every N optimizer steps (and at the end); 0 turns it off."""
+    max_samples: int = 64
+    """At most this many validation rows (the first ones, for comparable numbers)."""
+    batch_size: int = 8
+    max_new_tokens: int | None = None
+    """Defaults to max_completion_length (srl) or 256 (sft)."""
+
+
+@dataclass
+class TrainConfig:
+    method: str
+    model: str
+    dataset: str
+    output_dir: str
+    lora: dict[str, Any] | None = None
+    srl: SrlOptions = field(default_factory=SrlOptions)
+    validation: ValidationOptions = field(default_factory=ValidationOptions)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    """GRPOConfig / SFTConfig fields (after defaults)."""
+    source: str = "<config>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "model": self.model, "dataset": self.dataset, "output_dir": self.output_dir,
+            "lora": self.lora, "srl": dataclasses.asdict(self.srl), "validation": dataclasses.asdict(self.validation),
+            **self.trainer,
+        }
+
+    def trainer_config_class(self):
+        from trl import GRPOConfig, SFTConfig
+
+        return GRPOConfig if self.method == "srl" else SFTConfig
+
+    def build_trainer_args(self, **extra: Any):
+        """The TRL ``GRPOConfig`` / ``SFTConfig`` (errors become one-line ConfigErrors)."""
+        cls = self.trainer_config_class()
+        kwargs = {**self.trainer, **extra}
+        kwargs.setdefault("output_dir", str(Path(self.output_dir) / "checkpoints"))
+        if "bf16" not in kwargs and "fp16" not in kwargs:
+            kwargs["bf16"] = _bf16_available()
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as e:
+            msg = " ".join(str(e).split())
+            raise ConfigError(f"{self.source}: invalid {cls.__name__}: {msg}") from None
+
+    def lora_config(self):
+        """A peft ``LoraConfig`` or None (full fine-tuning)."""
+        if self.lora is None:
+            return None
+        from peft import LoraConfig
+
+        kwargs = {"task_type": "CAUSAL_LM", **self.lora}
+        try:
+            return LoraConfig(**kwargs)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{self.source}: invalid lora: {' '.join(str(e).split())}") from None
+
+
+def _bf16_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    except Exception:  # no CUDA build / driver: CPU defaults
+        return False
+
+
+# -- YAML ---------------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``5e-7`` / ``1e3`` as floats (YAML 1.1 wants a dot)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+def _suggest(key: str, valid: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Coerce a YAML value to a dataclass field type (enough for TrainingArguments' fields)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        for a in args:
+            try:
+                return _coerce(value, a, where)
+            except ConfigError:
+                continue
+        names = ", ".join(getattr(a, "__name__", str(a)) for a in args)
+        raise ConfigError(f"{where}: expected {names}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    if origin in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        return [value]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return value
+    return value  # enums, Literals and the rest: TRL validates them
+
+
+def _dataclass_section(cls, data: Any, where: str):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for k, v in data.items():
+        if k not in fields:
+            raise ConfigError(f"{where}.{k}: unknown key; valid: {', '.join(fields)}{_suggest(k, fields)}")
+        out[k] = _coerce(v, hints[k], f"{where}.{k}")
+    return cls(**out)
+
+
+def _trainer_fields(method: str) -> dict[str, Any]:
+    from trl import GRPOConfig, SFTConfig
+
+    cls = GRPOConfig if method == "srl" else SFTConfig
+    return {f.name: f for f in dataclasses.fields(cls) if f.init}
+
+
+def _lora_fields() -> set[str]:
+    from peft import LoraConfig
+
+    return {f.name for f in dataclasses.fields(LoraConfig) if f.init}
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b=VALUE`` -> (["a", "b"], yaml value).
+
+    >>> parse_override("srl.epsilon=1e-3")
+    (['srl', 'epsilon'], 0.001)
+    >>> parse_override("lora=null")
+    (['lora'], None)
+    """
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r}: expected KEY=VALUE")
+    try:
+        parsed = yaml_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return [p for p in key.strip().split(".")], parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
+    data = dict(data)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for p in path[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+            else:
+                child = dict(child)
+            node[p] = child
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None) -> TrainConfig:
+    """Validate a config mapping into a :class:`TrainConfig`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
+    method = data.get("method", "srl")
+    if method not in METHODS:
+        raise ConfigError(f"{source}: method: expected one of {', '.join(METHODS)}, got {method!r}")
+    for key in ("model", "dataset", "output_dir"):
+        if not data.get(key):
+            raise ConfigError(f"{source}: {key}: required (a path)")
+    trainer_fields = _trainer_fields(method)
+    hints = {}
+    trainer: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in TOP_KEYS:
+            continue
+        if k not in trainer_fields:
+            valid = list(TOP_KEYS) + list(trainer_fields)
+            cls = "GRPOConfig" if method == "srl" else "SFTConfig"
+            raise ConfigError(f"{source}: {k}: unknown key (not a swe-srl key nor a {cls} field){_suggest(k, valid)}")
+        if not hints:
+            from trl import GRPOConfig, SFTConfig
+
+            hints = {f.name: f.type for f in dataclasses.fields(GRPOConfig if method == "srl" else SFTConfig)}
+        trainer[k] = _coerce(v, hints[k], f"{source}: {k}")
+    defaults = SRL_TRAINER_DEFAULTS if method == "srl" else SFT_TRAINER_DEFAULTS
+    for k, v in defaults.items():
+        trainer.setdefault(k, v)
+
+    lora = data.get("lora")
+    if lora is not None:
+        if not isinstance(lora, dict):
+            raise ConfigError(f"{source}: lora: expected a mapping of peft LoraConfig fields or null")
+        valid = _lora_fields()
+        for k in lora:
+            if k not in valid:
+                raise ConfigError(f"{source}: lora.{k}: unknown key (not a peft LoraConfig field){_suggest(k, valid)}")
+
+    srl = _dataclass_section(SrlOptions, data.get("srl"), f"{source}: srl")
+    if srl.epsilon is not None and srl.epsilon < 0:
+        raise ConfigError(f"{source}: srl.epsilon: must be >= 0 or null")
+    if srl.max_refill_rounds < 0:
+        raise ConfigError(f"{source}: srl.max_refill_rounds: must be >= 0")
+    from swe_srl.rewards.reward import COMPARE_MODES
+    from swe_srl.rewards.similarity import SIMILARITIES
+
+    if srl.similarity not in SIMILARITIES:
+        raise ConfigError(f"{source}: srl.similarity: expected one of {', '.join(SIMILARITIES)}, got {srl.similarity!r}")
+    if srl.compare not in COMPARE_MODES:
+        raise ConfigError(f"{source}: srl.compare: expected one of {', '.join(COMPARE_MODES)}, got {srl.compare!r}")
+    validation = _dataclass_section(ValidationOptions, data.get("validation"), f"{source}: validation")
+
+    def resolve(p: str) -> str:
+        path = Path(str(p)).expanduser()
+        return str(path)
+
+    return TrainConfig(
+        method=method,
+        model=resolve(data["model"]),
+        dataset=resolve(data["dataset"]),
+        output_dir=resolve(data["output_dir"]),
+        lora=dict(lora) if lora is not None else None,
+        srl=srl,
+        validation=validation,
+        trainer=trainer,
+        source=source,
+    )
+
+
+def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> TrainConfig:
+    """Read ``path`` (YAML), apply ``key=value`` overrides, validate."""
+    data: dict[str, Any] = {}
+    source = "<overrides>"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        try:
+            data = yaml_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            raise ConfigError(f"{where}: invalid YAML ({getattr(e, 'problem', None) or e})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    data = apply_overrides(data, overrides)
+    return config_from_dict(data, source=source)

@@ -1,0 +1,238 @@
+"""``swe-srl train``: load the config, the dataset and the model, run TRL, save.
+
+Layout of ``output_dir``::
+
+    checkpoints/checkpoint-N/   TRL/transformers checkpoints (``--resume`` continues from the last)
+    adapter/ or model/          the final LoRA adapter (peft) or full model, with the tokenizer
+    metrics.jsonl               every log record (append-only; a resumed run appends)
+    plots/*.png                 reward mean/std, dynamic-sampling drop fraction, format failures, validation
+    config.yaml                 the resolved config, the package version and a format tag
+    summary.json                steps, final metrics, validation history, wall time
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from swe_srl.errors import ConfigError, SweSrlError
+from swe_srl.train.config import TrainConfig
+
+__all__ = ["train", "run_training", "load_splits", "to_srl_dataset", "last_checkpoint", "FORMAT_TAG"]
+
+FORMAT_TAG = "swe-srl.train/v1"
+
+
+def last_checkpoint(output_dir: str | Path) -> Path | None:
+    ckpt_dir = Path(output_dir) / "checkpoints"
+    if not ckpt_dir.is_dir():
+        return None
+    best = None
+    for p in ckpt_dir.glob("checkpoint-*"):
+        try:
+            n = int(p.name.split("-")[-1])
+        except ValueError:
+            continue
+        if (p / "trainer_state.json").exists() and (best is None or n > best[0]):
+            best = (n, p)
+    return best[1] if best else None
+
+
+def to_srl_dataset(ds, *, source: str = "dataset"):
+    """Ensure ``prompt`` + ``expert_action`` (derived from an SFT ``completion`` if needed)."""
+    cols = set(ds.column_names)
+    if "prompt" not in cols:
+        raise ConfigError(f"{source}: no 'prompt' column (columns: {', '.join(sorted(cols))})")
+    if "expert_action" in cols:
+        return ds
+    if "completion" not in cols:
+        raise ConfigError(f"{source}: neither 'expert_action' nor 'completion' column for SRL")
+    from swe_srl.rewards.format import parse_response
+    from swe_srl.rewards.reward import completion_text
+
+    def add(row: dict[str, Any]) -> dict[str, Any]:
+        return {"expert_action": parse_response(completion_text(row["completion"])).action.render()}
+
+    try:
+        return ds.map(add)
+    except SweSrlError as e:
+        raise ConfigError(f"{source}: a completion is not in the think + action format ({e})") from None
+
+
+def load_splits(cfg: TrainConfig):
+    """(train, validation or None) from a ``swe-srl dataset`` folder."""
+    import datasets
+
+    path = Path(cfg.dataset)
+    if not path.exists():
+        raise ConfigError(f"{cfg.source}: dataset: {path}: no such folder")
+    try:
+        dd = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(f"{path}: not a dataset saved with save_to_disk ({' '.join(str(e).split())})") from None
+    if isinstance(dd, datasets.Dataset):
+        train, val = dd, None
+    else:
+        if "train" not in dd:
+            raise ConfigError(f"{path}: no 'train' split (splits: {', '.join(dd)})")
+        train = dd["train"]
+        val = dd["validation"] if "validation" in dd else None
+    if len(train) == 0:
+        raise ConfigError(f"{path}: the train split is empty")
+    return train, val
+
+
+def _write_config(cfg: TrainConfig) -> None:
+    import yaml
+
+    from swe_srl import __version__
+    from swe_srl.io import atomic_open
+
+    data = {"format": FORMAT_TAG, "swe_srl_version": __version__, **cfg.to_dict()}
+    with atomic_open(Path(cfg.output_dir) / "config.yaml") as fh:
+        yaml.safe_dump(_plain(data), fh, sort_keys=False)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(getattr(obj, "value", obj))
+
+
+def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks):
+    from swe_srl.rewards.reward import make_srl_reward
+    from swe_srl.train.grpo import SRLGRPOTrainer
+
+    return SRLGRPOTrainer(
+        model=cfg.model,
+        reward_funcs=[make_srl_reward(similarity=cfg.srl.similarity, compare=cfg.srl.compare)],
+        args=args,
+        train_dataset=to_srl_dataset(train_dataset, source=cfg.dataset),
+        processing_class=tokenizer,
+        peft_config=cfg.lora_config(),
+        callbacks=callbacks,
+        epsilon=cfg.srl.epsilon,
+        max_refill_rounds=cfg.srl.max_refill_rounds,
+    )
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Run training; returns the summary (also written to ``output_dir/summary.json``)."""
+    summary, _ = run_training(cfg, resume=resume)
+    return summary
+
+
+def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: list | None = None, reward_funcs=None):
+    """Run training; returns ``(summary, trainer)``.
+
+    ``reward_funcs`` (SRL only) replaces the SRL reward: for experiments and tests.
+    """
+    from transformers import AutoTokenizer
+
+    from swe_srl.io import write_json
+    from swe_srl.train.callbacks import MetricsJsonlCallback, ValidationCallback, make_plots, read_metrics
+
+    out = Path(cfg.output_dir)
+    model_path = Path(cfg.model)
+    if not (model_path / "config.json").exists():
+        raise ConfigError(f"{cfg.source}: model: {model_path}: not a model folder (no config.json)")
+    checkpoint = last_checkpoint(out)
+    if checkpoint is not None and not resume:
+        raise ConfigError(f"{out} already has checkpoints (last: {checkpoint.name}); pass --resume to continue, or choose another output_dir")
+    if resume and checkpoint is None:
+        from swe_srl.cli.common import console
+
+        console.print(f"[yellow]note[/]: --resume but no checkpoint in {out / 'checkpoints'}; starting from step 0")
+
+    train_ds, val_ds = load_splits(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if cfg.method == "srl":
+        tokenizer.padding_side = "left"
+
+    args = cfg.build_trainer_args()
+    callbacks: list = [MetricsJsonlCallback(out / "metrics.jsonl")]
+    validation = None
+    if val_ds is not None and cfg.validation.every_steps and len(val_ds):
+        vrows = to_srl_dataset(val_ds, source=f"{cfg.dataset} (validation)")
+        n = min(len(vrows), cfg.validation.max_samples)
+        rows = [{"prompt": r["prompt"], "expert_action": r["expert_action"]} for r in vrows.select(range(n))]
+        max_new = cfg.validation.max_new_tokens or (getattr(args, "max_completion_length", None) or 256)
+        validation = ValidationCallback(
+            rows, every_steps=cfg.validation.every_steps, max_new_tokens=int(max_new),
+            batch_size=cfg.validation.batch_size, similarity=cfg.srl.similarity, compare=cfg.srl.compare,
+        )
+        callbacks.append(validation)
+    callbacks += list(extra_callbacks or [])
+
+    if cfg.method == "srl":
+        if reward_funcs is not None:
+            from swe_srl.train.grpo import SRLGRPOTrainer
+
+            trainer = SRLGRPOTrainer(
+                model=cfg.model, reward_funcs=reward_funcs, args=args,
+                train_dataset=to_srl_dataset(train_ds, source=cfg.dataset), processing_class=tokenizer,
+                peft_config=cfg.lora_config(), callbacks=callbacks,
+                epsilon=cfg.srl.epsilon, max_refill_rounds=cfg.srl.max_refill_rounds,
+            )
+        else:
+            trainer = build_srl_trainer(cfg, args, tokenizer, train_ds, callbacks)
+    else:
+        from swe_srl.train.sft import build_sft_trainer
+
+        trainer = build_sft_trainer(cfg, args, tokenizer, train_ds, callbacks)
+    if validation is not None:
+        validation.trainer = trainer
+
+    if trainer.accelerator.is_main_process:
+        _write_config(cfg)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if (resume and checkpoint) else None)
+    wall = time.perf_counter() - t0
+
+    is_peft = cfg.lora is not None
+    final_dir = out / ("adapter" if is_peft else "model")
+    trainer.save_model(str(final_dir))  # every process must call it (ZeRO-3/FSDP gather)
+    summary: dict[str, Any] = {}
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(str(final_dir))
+        plots = make_plots(out / "metrics.jsonl", out / "plots")
+        records = read_metrics(out / "metrics.jsonl")
+        last_train = {}
+        for r in records:
+            for k, v in r.items():
+                if isinstance(v, (int, float)) and not k.startswith("validation/"):
+                    last_train[k] = v
+        summary = {
+            "format": FORMAT_TAG,
+            "method": cfg.method,
+            "global_step": int(trainer.state.global_step),
+            "resumed_from": str(checkpoint) if (resume and checkpoint) else None,
+            "train_rows": len(train_ds),
+            "validation_rows": len(validation.rows) if validation else 0,
+            "train_loss": getattr(result, "training_loss", None),
+            "wall_s": round(wall, 3),
+            "final_dir": str(final_dir),
+            "plots": [str(p) for p in plots],
+            "last_logged": last_train,
+            "validation": validation.history if validation else [],
+        }
+        if cfg.method == "srl" and hasattr(trainer, "dynamic_sampling_history"):
+            hist = trainer.dynamic_sampling_history
+            summary["dynamic_sampling"] = {
+                "generation_batches": len(hist),
+                "groups_dropped_first": sum(h["dropped_first"] for h in hist),
+                "groups_dropped_total": sum(h["dropped_total"] for h in hist),
+                "refill_rounds": sum(h["refill_rounds"] for h in hist),
+                "groups_refilled": sum(h["refilled"] for h in hist),
+                "groups_unfilled": sum(h["unfilled"] for h in hist),
+            }
+        write_json(out / "summary.json", summary)
+    trainer.accelerator.wait_for_everyone()
+    return summary, trainer
