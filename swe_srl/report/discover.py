@@ -63,6 +63,8 @@ class TrainingOut:
     bad_lines: int = 0
     plots: list[tuple[str, bytes]] = field(default_factory=list)  # (relative name, PNG bytes)
     config: dict[str, Any] | None = None
+    config_text: str | None = None  # config.yaml as written by the trainer
+    summary: dict[str, Any] | None = None  # summary.json next to the metrics
 
 
 @dataclass
@@ -258,7 +260,12 @@ def discover(run_dir: str | os.PathLike, *, max_depth: int = MAX_DEPTH) -> RunCo
                 records = [r for r in history if isinstance(r, dict)]
                 found.trainings.append(_training(here, records, "trainer_state.json", 0, notes, root))
 
-        if "summary.json" in files or "predictions.jsonl" in files:
+        is_training = "metrics.jsonl" in files or "trainer_state.json" in files
+        if is_training and "summary.json" in files and found.trainings and found.trainings[-1].path == here:
+            summary = _read_json(here / "summary.json", notes, root)
+            if isinstance(summary, dict):
+                found.trainings[-1].summary = summary
+        elif "summary.json" in files or "predictions.jsonl" in files:
             summary = _read_json(here / "summary.json", notes, root) if "summary.json" in files else None
             preds: list[dict[str, Any]] = []
             bad = 0
@@ -299,7 +306,15 @@ def _training(here: Path, records: list[dict[str, Any]], source: str, bad: int, 
             if isinstance(obj, dict):
                 config = obj
                 break
-    return TrainingOut(here, records, source, bad, plots, config)
+    config_text = None
+    for name in ("config.yaml", "config.yml"):
+        if (here / name).is_file():
+            try:
+                config_text = (here / name).read_text(encoding="utf-8", errors="replace")[:50_000]
+            except OSError as e:
+                notes.append(f"{_shown(here / name, root)}: unreadable ({e.strerror or e})")
+            break
+    return TrainingOut(here, records, source, bad, plots, config, config_text)
 
 
 def _ids(report: dict[str, Any], key: str) -> list[str]:

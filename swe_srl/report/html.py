@@ -25,6 +25,8 @@ MAX_TABLE_ROWS = 2000
 MAX_PREDICTION_ROWS = 300
 MAX_TEXT = 300
 MAX_SERIES_PER_GRID = 24
+# Long parts of a training summary.json, shown collapsed.
+HIDDEN_SUMMARY_KEYS = ("last_logged", "validation", "plots", "command", "config")
 
 CSS = """
 :root { --fg:#1d2330; --muted:#5d6675; --line:#d9dee7; --bg:#ffffff; --panel:#f6f8fb; --accent:#1f6feb; }
@@ -167,7 +169,9 @@ def _path(found: RunContents, p: Path) -> str:
 
 # ---------------------------------------------------------------- generic JSON objects
 
-_COUNT_KEY = re.compile(r"(tool|action|_by|by_|counts?$|format|reason|filter|dropped|skipped)", re.I)
+_COUNT_KEY = re.compile(r"(tool|action|_by|by_|counts?$|reason)", re.I)
+# Provenance records, shown collapsed as JSON.
+COLLAPSED_KEYS = {"command", "config"}
 
 
 def _scalar(v: Any) -> bool:
@@ -194,6 +198,9 @@ def render_obj(obj: dict[str, Any], *, depth: int = 0, charts: bool = True, titl
             continue
         label = f"{title}{key}"
         head = f"<h4>{esc(label)}</h4>"
+        if key in COLLAPSED_KEYS:
+            wide.append(_json_details(value, label))
+            continue
         if isinstance(value, dict):
             if not value:
                 blocks.append(head + missing("empty"))
@@ -318,11 +325,7 @@ def convert_section(found: RunContents) -> str:
         return _section("convert", missing("Not found: no report.json from swe-srl convert under the run directory."))
     parts = []
     for cv in found.converts:
-        rep = dict(cv.report)
-        command = rep.pop("command", None)
-        body = render_obj(rep)
-        if command is not None:
-            body += _json_details(command, "command")
+        body = render_obj(cv.report)
         parts.append(f'<div class="card"><h3>{_path(found, cv.path)}</h3>{body}</div>')
     return _section("convert", "".join(parts))
 
@@ -369,12 +372,20 @@ def _training_card(found: RunContents, tr: TrainingOut, series: dict[str, Series
         parts.append("<details><summary>all series: first, last, min, max</summary>")
         parts.append(table(["series", "points", "first", "last", "min", "max"], rows, num_cols=[1, 2, 3, 4, 5]))
         parts.append("</details>")
+    if tr.summary:
+        shown = {k: v for k, v in tr.summary.items() if k not in HIDDEN_SUMMARY_KEYS}
+        parts.append("<h4>summary.json</h4>" + render_obj(shown, charts=False))
+        rest_keys = [k for k in tr.summary if k in HIDDEN_SUMMARY_KEYS]
+        if rest_keys:
+            parts.append(f"<details><summary>summary.json: {esc(', '.join(rest_keys))}</summary>"
+                         + render_obj({k: tr.summary[k] for k in rest_keys}, charts=False) + "</details>")
     if tr.plots:
         parts.append("<h4>plots written by the trainer</h4>")
-        for name, png in tr.plots:
-            parts.append(img(png, name, name, cls="plot trainer-plot"))
+        parts.append('<div class="grid">' + "".join(img(png, name, name, cls="plot trainer-plot") for name, png in tr.plots) + "</div>")
     if tr.config:
         parts.append(_json_details(tr.config, "training config"))
+    if tr.config_text:
+        parts.append(f"<details><summary>config.yaml</summary><pre>{esc(tr.config_text)}</pre></details>")
     parts.append("</div>")
     return "".join(parts)
 

@@ -96,6 +96,14 @@ def _std_partner(name: str, names: Iterable[str]) -> str | None:
     return None
 
 
+def _is_validation(name: str) -> bool:
+    return bool(re.match(r"(validation|eval|val)[/_]", name.lower()))
+
+
+def _unit(s: Series) -> bool:
+    return bool(s.y) and all(0.0 <= v <= 1.0 for v in s.y)
+
+
 def _is_std(name: str) -> bool:
     return bool(re.search(r"(^|[/_])std($|[/_])", name))
 
@@ -115,7 +123,10 @@ def headlines(series: dict[str, Series]) -> Headlines:
     """Pick the headline series: reward (with std band), drop rate, validation similarity."""
     names = list(series)
     h = Headlines()
-    reward_like = [n for n in names if "reward" in n.lower() and not _is_std(n) and "zero_std" not in n]
+    reward_like = [
+        n for n in names
+        if "reward" in n.lower() and not _is_std(n) and "zero_std" not in n and not _is_validation(n)
+    ]
     for preferred in ("reward", "rewards/mean", "reward_mean", "train/reward", "train_reward"):
         if preferred in series:
             h.reward = preferred
@@ -125,7 +136,9 @@ def headlines(series: dict[str, Series]) -> Headlines:
             h.reward = min(reward_like, key=len)
     if h.reward:
         h.reward_std = _std_partner(h.reward, names)
-    h.drop = [n for n in names if "drop" in n.lower()]
+    # Drop *rates* only (values in [0, 1]); counts of dropped groups stay with the rest.
+    drops = [n for n in names if "drop" in n.lower() and _unit(series[n])]
+    h.drop = [n for n in drops if re.search(r"frac|rate|ratio|share|percent", n.lower())] or drops
     if not h.drop and "frac_reward_zero_std" in series:
         h.drop = ["frac_reward_zero_std"]
     h.similarity = [n for n in names if "similarity" in n.lower() and not _is_std(n)]

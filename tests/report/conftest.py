@@ -118,13 +118,19 @@ def build_run_dir(root: Path, *, with_training: bool = True) -> Path:
     # swe-srl dataset (srl)
     ds = root / "data" / "srl"
     _json(ds / "stats.json", {
+        "format": "swe-srl.dataset/v1",
+        "version": "0.1.0",
+        "command": {"argv": ["swe-srl", "dataset", "traj/trajectories.jsonl", "--out", "data/srl"]},
+        "config": {"kind": "srl", "context_steps": 2, "max_observation_chars": 4000, "val_fraction": 0.1, "seed": 0},
+        "source": "traj/trajectories.jsonl",
         "kind": "srl",
-        "rows": {"train": 160, "validation": 17},
-        "trajectories": 12,
-        "context_steps": 2,
-        "prompt_tokens": {"p50": 812, "p90": 1630, "p99": 2011, "max": 2048},
-        "actions_by_tool": {"bash": 80, "str_replace_editor": 86, "submit": 11},
-        "filtered": {"too_long": 4, "empty_action": 3},
+        "rows": {"total": 177, "train": 160, "validation": 17},
+        "trajectories": {"total": 12, "train": 11, "validation": 1},
+        "prompt_chars": {"min": 900.0, "p50": 3100.0, "p90": 6400.0, "p95": 7000.0, "p99": 7900.0, "max": 8100.0, "mean": 3500.2},
+        "prompt_tokens": None,
+        "actions_by_tool": {"str_replace_editor": 86, "bash": 80, "submit": 11},
+        "filters": {"lines_read": 12, "bad_lines": 0, "trajectories_read": 12, "not_resolved": 0, "steps_read": 187,
+                    "format_error_steps": 3, "over_token_budget": 4, "duplicates": 3, "bad_line_reasons": []},
     })
     _json(ds / "dataset_dict.json", {"splits": ["train", "validation"]})
     for split in ("train", "validation"):
@@ -140,17 +146,29 @@ def build_run_dir(root: Path, *, with_training: bool = True) -> Path:
                 "step": step, "epoch": step / 30, "loss": 0.02 * math.sin(step), "grad_norm": 0.5 + 0.01 * step,
                 "learning_rate": 5e-7 * (1 - step / 31), "reward": r, "reward_std": 0.2 - 0.003 * step,
                 "rewards/srl_reward/mean": r, "rewards/srl_reward/std": 0.2,
-                "dynamic_sampling/dropped_fraction": 0.5 * math.exp(-step / 15),
-                "format_failure_rate": max(0.0, 0.6 - 0.02 * step),
+                "dynamic_sampling/drop_fraction": 0.5 * math.exp(-step / 15),
+                "dynamic_sampling/dropped_groups": float(round(8 * math.exp(-step / 15))),
+                "dynamic_sampling/refill_rounds": 1.0,
+                "srl/format_failure_rate": max(0.0, 0.6 - 0.02 * step),
                 "completions/mean_length": 120 + step, "kl": 0.0, "frac_reward_zero_std": 0.1,
+                "rewards/<b>odd</b>/mean": 0.5,
             })
             if step % 10 == 0:
-                rows.append({"step": step, "eval_action_similarity": 0.2 + 0.01 * step, "eval_loss": 1.0 / step})
+                rows.append({"step": step, "epoch": step / 30, "validation/similarity": 0.2 + 0.01 * step,
+                             "validation/reward": 0.1 + 0.01 * step, "validation/format_failure_rate": 0.2,
+                             "validation/samples": 17.0})
         rows.append({"step": 30, "train_runtime": 412.5, "train_loss": 0.01})
         _jsonl(tr / "metrics.jsonl", rows, extra="{not json\n")
         (tr / "plots").mkdir(parents=True)
         (tr / "plots" / "reward.png").write_bytes(_png())
         (tr / "plots" / "broken.png").write_bytes(b"not a png")
+        _write(tr / "config.yaml", "method: srl\nmodel: out/tiny\nlearning_rate: 5.0e-07\nsrl:\n  epsilon: 1.0e-4\n")
+        _json(tr / "summary.json", {
+            "format": "swe-srl.train/v1", "method": "srl", "global_step": 30, "train_rows": 160, "validation_rows": 17,
+            "train_loss": 0.01, "wall_s": 412.5, "final_dir": str(tr / "adapter"), "plots": [str(tr / "plots" / "reward.png")],
+            "last_logged": {"reward": 0.62}, "validation": [{"step": 10, "validation/similarity": 0.3}],
+            "dynamic_sampling": {"generation_batches": 30, "groups_dropped_first": 61, "groups_dropped_total": 80},
+        })
         # A checkpoint's copy of the trainer state must not count as another run.
         _json(tr / "checkpoints" / "checkpoint-10" / "trainer_state.json", {"log_history": [{"step": 10, "loss": 1}]})
         # swe-srl train (sft): a plain TRL SFT log
@@ -177,3 +195,20 @@ def build_run_dir(root: Path, *, with_training: bool = True) -> Path:
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     return build_run_dir(tmp_path / "run")
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """The full fake run directory rendered once per module (charts cost seconds):
+    ``(run_dir, page path, page text, contents found)``."""
+    from swe_srl.report import write_report
+
+    root = build_run_dir(tmp_path_factory.mktemp("report") / "run")
+    page, found = write_report(root)
+    return root, page, page.read_text(encoding="utf-8"), found
+
+
+@pytest.fixture
+def make_run_dir():
+    """The builder itself, for tests that want a partial run directory."""
+    return build_run_dir
