@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from swe_srl import __version__
-from swe_srl.data.prompts import build_prompt, format_completion
+from swe_srl.data.prompts import build_prompt, format_completion, render_round
 from swe_srl.errors import SweSrlError
 from swe_srl.io import dumps, iter_jsonl, loads, write_json
 from swe_srl.trajectories.models import CANONICAL_TOOLS, Step, Trajectory
@@ -134,10 +134,21 @@ class TokenCounter:
             raise SweSrlError(f"{p}: cannot load a tokenizer ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
         if not getattr(self.tokenizer, "chat_template", None):
             raise SweSrlError(f"{p}: the tokenizer has no chat template")
+        self._cache: dict[str, int] = {}
 
     def __call__(self, messages: list[dict[str, Any]]) -> int:
+        """Exact: the prompt rendered with the chat template, tokenized."""
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_text(self, text: str) -> int:
+        """Tokens of a piece of a prompt (an estimate of its share; cached)."""
+        n = self._cache.get(text)
+        if n is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            n = self._cache[text] = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return n
 
 
 @dataclass
@@ -185,18 +196,46 @@ def fit_prompt(
         return record(None, True, prompt)
     budget = cfg.max_prompt_tokens
     tokens = count(prompt)
-    # 1. drop the oldest rounds, keeping the most recent one
+    if tokens <= budget:  # the common case: one count
+        return record(tokens, True, prompt)
+    piece = getattr(count, "count_text", None)
+    n = len(history)
+
+    def round_tokens(i: int, c: int) -> int:
+        return piece(render_round(history[i], i + 1, max_observation_chars=c))  # type: ignore[misc]
+
+    # 1. drop the oldest rounds, keeping the most recent one. With a piece
+    # counter, jump straight to the estimated k, then count exactly.
+    if piece is not None and k > 1:
+        estimate, k_new = tokens, k
+        while estimate > budget and k_new > 1:
+            estimate -= round_tokens(n - k_new, cap)
+            k_new -= 1
+        if k_new != k:
+            k = k_new
+            prompt = make()
+            tokens = count(prompt)
     while tokens > budget and k > 1:
         k -= 1
         prompt = make()
         tokens = count(prompt)
-    # 2. shrink the observations
-    longest = max((len(s.observation) for s in history[len(history) - k:]), default=0) if k else 0
-    cap = min(cap, max(longest, MIN_CHARS))
-    while tokens > budget and k and cap > MIN_CHARS:
-        cap = max(MIN_CHARS, cap // 2)
-        prompt = make()
-        tokens = count(prompt)
+    # 2. shrink the observations (halving their cap)
+    if tokens > budget and k:
+        longest = max(len(s.observation) for s in history[n - k:])
+        cap = min(cap, max(longest, MIN_CHARS))
+        if piece is not None:
+            shown = sum(round_tokens(i, cfg.max_observation_chars) for i in range(n - k, n))
+            c = cap
+            while c > MIN_CHARS:
+                c = max(MIN_CHARS, c // 2)
+                if tokens - shown + sum(round_tokens(i, c) for i in range(n - k, n)) <= budget:
+                    break
+            # start the exact loop one halving above the estimate
+            cap = min(cap, c * 2) if c < cap else cap
+        while tokens > budget and cap > MIN_CHARS:
+            cap = max(MIN_CHARS, cap // 2)
+            prompt = make()
+            tokens = count(prompt)
     # 3. drop the last round
     if tokens > budget and k:
         k = 0

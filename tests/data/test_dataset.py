@@ -267,3 +267,25 @@ def test_cli_dataset_end_to_end_and_rerun(tmp_path):
     p = subprocess.run([sys.executable, "-m", "swe_srl", "dataset", str(bad), "--out", str(tmp_path / "b")],
                        capture_output=True, text=True)
     assert p.returncode != 0 and "Traceback" not in p.stderr and "no canonical trajectory" in p.stderr
+
+
+def test_fit_prompt_estimates_agree_with_exact_counting(tokenizer_dir):
+    from swe_srl.data.build import TokenCounter, fit_prompt
+
+    counter = TokenCounter(tokenizer_dir)
+
+    def exact_only(prompt):
+        return counter(prompt)
+
+    t = _traj(3, n_steps=8, obs_len=2500)
+    cfg = DatasetConfig(context_steps=4, max_prompt_tokens=0)
+    full = counter(build_prompt(t.problem_statement, t.steps[:8], context_steps=4))
+    for budget in (full // 4, full // 2, (3 * full) // 4, full):
+        cfg.max_prompt_tokens = budget
+        fast = fit_prompt(t.problem_statement, t.steps[:8], cfg, counter)
+        slow = fit_prompt(t.problem_statement, t.steps[:8], cfg, exact_only)
+        assert fast.fits and slow.fits
+        assert fast.tokens == counter(fast.prompt) <= budget
+        assert abs(fast.truncation["rounds_shown"] - slow.truncation["rounds_shown"]) <= 1
+        if budget == full:
+            assert fast.truncation == slow.truncation and fast.truncation["rounds_dropped"] == 0
