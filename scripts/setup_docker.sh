@@ -25,7 +25,14 @@ if ! engine_up; then
 fi
 echo "[setup] Docker engine is up"
 
-# Base image for the sandboxes (no registry needed): built once, then cached.
+# Base image for the sandboxes (no registry needed): Debian minbase via debootstrap
+# (about a minute, needs root), then cached: an unchanged definition in
+# sandboxes/base/bookworm.yaml is never rebuilt. Other Pythons build on first use.
 if [ -x .venv/bin/swe-srl ] && .venv/bin/swe-srl sandbox build --help >/dev/null 2>&1; then
-  .venv/bin/swe-srl sandbox build --base-only
+  if [ "$(id -u)" = "0" ]; then
+    .venv/bin/swe-srl sandbox build --base-only --python 3.11
+  else
+    .venv/bin/swe-srl sandbox build --base-only --python 3.11 \
+      || echo "[setup] the sandbox base image needs root to build: run 'sudo .venv/bin/swe-srl sandbox build --base-only'" >&2
+  fi
 fi
