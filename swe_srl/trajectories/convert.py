@@ -300,6 +300,8 @@ def convert(
     if command is None:
         command = {"inputs": [str(p) for p in inputs], "out": str(out_dir), "format": fmt}
     listing = files if files is not None else iter_input_files(inputs)
+    # Never read our own outputs back (an output directory inside an input one).
+    out_resolved = out_dir.resolve()
     held: list[tuple[Trajectory, Path]] = []
     held_dir: Path | None = None
     with atomic_open(out_dir / TRAJECTORIES_FILE, "wb") as fh:
@@ -311,6 +313,8 @@ def convert(
                 stats.skip(_reason(entry, Path(entry.where or "?")))
                 continue
             path, size = entry
+            if out_resolved in path.resolve().parents:
+                continue
             if held and path.parent != held_dir:
                 _flush_held(held, writer)
             stats.files_total += 1

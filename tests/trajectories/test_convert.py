@@ -210,3 +210,13 @@ def test_non_utf8_bytes_inside_a_known_format_skip_only_that_record(tmp_path):
     report = convert([src], tmp_path / "out")
     assert [t["id"] for t in _lines(tmp_path / "out")] == ["run-0", "run-2"]
     assert report["skipped"] == [f"{src}:2: invalid JSON"] and report["records_skipped"] == 1
+
+
+def test_output_directory_inside_an_input_is_not_read_back(tmp_path):
+    _canonical(tmp_path / "logs" / "a.jsonl", range(2))
+    out = tmp_path / "logs" / "converted"
+    r1 = convert([tmp_path / "logs"], out)
+    first = (out / "trajectories.jsonl").read_bytes()
+    r2 = convert([tmp_path / "logs"], out)
+    assert (out / "trajectories.jsonl").read_bytes() == first
+    assert r1["files"] == r2["files"] == {"total": 1, "parsed": 1, "skipped": 0}
