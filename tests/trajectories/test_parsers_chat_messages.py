@@ -323,3 +323,21 @@ def test_mutated_samples_give_trajectories_or_parse_errors(samples_dir, data):
                 assert out.steps
                 for s in out.steps:
                     s.action.render()
+
+
+def test_mini_style_rows(tmp_path):
+    row = {"instance_id": "a__b-3", "resolved": False, "messages": [
+        {"role": "system", "content": "Run one command. Finish with echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"},
+        {"role": "user", "content": "<pr_description>\nTask\n</pr_description>"},
+        {"role": "assistant", "content": "THOUGHT: list\n\n```bash\nls\n```"},
+        {"role": "user", "content": "<returncode>1</returncode>\n<output>\nnope\n</output>"},
+        {"role": "assistant", "content": "```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git diff\n```"},
+        {"role": "user", "content": "diff --git a/x b/x\n"},
+    ]}
+    p = tmp_path / "rows.jsonl"
+    p.write_text(json.dumps(row) + "\n")
+    (t,) = _trajs(p)
+    assert t.meta["actions"] == "mini" and t.outcome == "unresolved" and t.repo == "a/b"
+    assert t.steps[0].action.args == {"command": "ls"} and t.steps[0].observation == "nope\n"
+    assert t.steps[0].meta["exit_code"] == 1 and t.steps[0].thought == "list"
+    assert t.steps[1].action.tool == "submit"

@@ -304,3 +304,25 @@ def test_retry_agent_attempts(samples_dir, tmp_path):
     assert [o.id for o in out if isinstance(o, Trajectory)] == ["SWE-agent__test-repo-1:attempt0",
                                                                "SWE-agent__test-repo-1:attempt2"]
     assert out[2].meta["attempt"] == 2 and len(out[2].steps) == 5
+
+
+def test_history_only_0x_tracks_the_open_file(tmp_path):
+    footer = "\n(Open file: {f})\n(Current directory: /owner__proj)\nbash-$"
+    history = [
+        {"role": "system", "content": "SETTING: ...", "agent": "primary"},
+        {"role": "user", "content": "ISSUE:\nIt breaks\n\nINSTRUCTIONS:\n..." + footer.format(f="n/a"), "agent": "primary"},
+        {"role": "assistant", "content": "Look.\n```\nopen a.py\n```", "agent": "primary"},  # no 'action' field
+        {"role": "user", "content": "[File: /owner__proj/a.py (3 lines total)]\n1:x" + footer.format(f="/owner__proj/a.py")},
+        {"role": "assistant", "content": "Fix.", "thought": "Fix.", "action": "edit 1:1\ny\nend_of_edit\n"},
+        {"role": "user", "content": "File updated." + footer.format(f="/owner__proj/a.py")},
+        {"role": "assistant", "content": "Done.\n<function=submit>\n</function>"},
+    ]
+    p = tmp_path / "owner__proj-7.traj"
+    p.write_text(json.dumps({"history": history}))
+    (t,) = _parse(p)
+    assert [s.action.tool for s in t.steps] == ["str_replace_editor", "edit", "submit"]
+    assert t.steps[0].action.args == {"command": "view", "path": "/owner__proj/a.py"}
+    assert t.steps[0].thought == "Look."
+    assert t.steps[1].action.args == {"path": "/owner__proj/a.py", "start_line": 1, "end_line": 1, "replacement": "y"}
+    assert t.steps[1].observation == "File updated."
+    assert t.problem_statement == "It breaks" and t.repo == "owner/proj" and t.instance_id == "owner__proj-7"

@@ -49,6 +49,7 @@ from swe_srl.trajectories.normalize import bash
 from swe_srl.trajectories.parsers import aci
 from swe_srl.trajectories.parsers.mini_swe_agent import _ACTION_RE as _MINI_ACTION_RE
 from swe_srl.trajectories.parsers.mini_swe_agent import parse_observation as _mini_observation
+from swe_srl.trajectories.parsers.mini_swe_agent import thought_text as _mini_thought
 from swe_srl.trajectories.render import find_function_calls
 
 NAME = "chat-messages"
@@ -387,7 +388,7 @@ def _steps(messages: list[dict[str, Any]], where: str) -> tuple[list[Step], str]
                     if blocks:
                         used = "mini"
                         step = Step(action=bash(blocks[0].group(1).strip(), blocks[0].group(1)),
-                                    thought=text[: blocks[0].start()].strip())
+                                    thought=_mini_thought(text[: blocks[0].start()]))
                         if len(blocks) > 1:
                             step.meta.update(format_error=True, actions_found=len(blocks))
                         new.append(step)

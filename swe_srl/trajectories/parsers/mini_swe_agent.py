@@ -167,7 +167,8 @@ def _template_prefix(template: Any) -> str | None:
     return prefix or None
 
 
-def _thought(text: str) -> str:
+def thought_text(text: str) -> str:
+    """The thought of a turn, without its ``THOUGHT:`` label."""
     return _THOUGHT_LABEL.sub("", text.strip(), count=1).strip()
 
 
@@ -243,7 +244,7 @@ def _assistant_steps(m: dict[str, Any], text: str, i: int, path: Path) -> list[S
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
                 raise _fail(f"messages[{i}].tool_calls holds a malformed call", path)
             step = Step(action=normalize.from_tool_call(fn["name"], fn.get("arguments")),
-                        thought=_thought(text) if not out else "")
+                        thought=thought_text(text) if not out else "")
             if isinstance(call.get("id"), str):
                 step.meta["tool_call_id"] = call["id"]
             out.append(step)
@@ -254,17 +255,17 @@ def _assistant_steps(m: dict[str, Any], text: str, i: int, path: Path) -> list[S
         block = blocks[0]
         command = block.group(1)
         action = normalize.bash(command.strip(), command)
-        thought = _thought(text[: block.start()] + text[block.end():])
+        thought = thought_text(text[: block.start()] + text[block.end():])
     else:
         meta["format_error"] = True
         meta["actions_found"] = len(blocks)
         if blocks:
             command = blocks[0].group(1)
             action = normalize.bash(command.strip(), "\n\n".join(b.group(0) for b in blocks))
-            thought = _thought(text[: blocks[0].start()])
+            thought = thought_text(text[: blocks[0].start()])
         else:
             action = Action("none", {}, "")
-            thought = _thought(text)
+            thought = thought_text(text)
     extra = m.get("extra")
     if isinstance(extra, dict):
         resp = extra.get("response")
