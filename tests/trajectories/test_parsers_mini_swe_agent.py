@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swe_srl.errors import ParseError
+from swe_srl.errors import ParseError, UnknownFormatError
 from swe_srl.trajectories.models import Trajectory
 from swe_srl.trajectories.parsers import detect_format, get_parser
 from swe_srl.trajectories.parsers.mini_swe_agent import parse_observation
@@ -46,6 +46,10 @@ def test_detection(samples_dir):
     for d in OTHER_DIRS:
         for f in sorted((samples_dir / d).iterdir()):
             assert parser.detect(f, f.read_bytes()[: 64 * 1024]) < 0.2, f"{d}/{f.name}"
+            try:
+                assert detect_format(f) != FAMILY, f"{d}/{f.name}"
+            except UnknownFormatError:
+                pass  # no parser claims it: not ours either
 
 
 def test_golden_dict_form(samples_dir):
