@@ -330,3 +330,15 @@ def test_history_only_0x_tracks_the_open_file(tmp_path):
     assert t.steps[1].action.args == {"path": "/owner__proj/a.py", "start_line": 1, "end_line": 1, "replacement": "y"}
     assert t.steps[1].observation == "File updated."
     assert t.problem_statement == "It breaks" and t.repo == "owner/proj" and t.instance_id == "owner__proj-7"
+
+
+def test_exit_steps_written_by_swe_agent_are_not_actions(samples_dir, tmp_path):
+    data = json.loads((samples_dir / FAMILY / "v0-human-thought-demo__humanevalfix-python-0.traj").read_bytes())
+    steps = data["trajectory"][:2] + [{"action": "exit_cost", "observation": "Exited (autosubmitted)", "thought": "",
+                                       "response": "", "state": data["trajectory"][1]["state"]}]
+    steps[1] = {**steps[1], "thought": "", "response": "Open it.\n```\nopen main.py\n```"}
+    p = tmp_path / "cost.traj"
+    p.write_text(json.dumps({**data, "trajectory": steps}))
+    (t,) = _parse(p)
+    assert [s.action.tool for s in t.steps] == ["bash", "str_replace_editor"]
+    assert t.steps[1].thought == "Open it."  # from the response when the thought is empty

@@ -18,7 +18,8 @@ Three layouts are read:
   ``(Open file: ..)(Current directory: ..)`` footer stripped from observations.
 
 Demonstrations (history messages with ``is_demo: true``) are not part of the
-run and are skipped. ``info.submission`` becomes the patch (CRLF diffs are
+run and are skipped, and so are the ``exit_cost`` / ``exit_context`` / ...
+steps SWE-agent itself appends when a limit ends the run. ``info.submission`` becomes the patch (CRLF diffs are
 normalised), ``info.exit_status`` and the model statistics go to ``meta``.
 Commands map onto canonical tools through :mod:`.aci`.
 """
@@ -209,6 +210,9 @@ def _submitted_diff(steps: list[Step]) -> str | None:
     return None
 
 
+_EXIT_ACTION = re.compile(r"\A\s*exit_(?:cost|context|api|format|error|forfeit|total_execution_time|command_timeout)\s*\Z")
+
+
 def _text(value: Any, field: str, path: Path) -> str:
     if value is None:
         return ""
@@ -256,6 +260,12 @@ def _steps_from_trajectory(traj: list[Any], run: list[dict[str, Any]], path: Pat
         command = _text(s.get("action"), f"trajectory[{i}].action", path)
         observation = aci.crlf_to_lf(_text(s.get("observation"), f"trajectory[{i}].observation", path))
         thought = _text(s.get("thought"), f"trajectory[{i}].thought", path)
+        if _EXIT_ACTION.match(command):
+            continue  # written by SWE-agent itself (cost/context limits, autosubmission), not the agent
+        if not thought.strip():
+            response = _text(s.get("response"), f"trajectory[{i}].response", path)
+            block = aci.last_fenced_block(response)
+            thought = block[0] if block else response
         st = s.get("state")
         if isinstance(st, str):  # 0.x: the state before the action
             state.update_from_state(st)
