@@ -7,10 +7,13 @@ The command is either a plain shell command or an ACI command. They map onto
 the canonical tools as follows (``raw`` always keeps the command as written):
 
 ==========================================  ==============================================================
-``open PATH [N]``                           ``str_replace_editor view PATH`` (``view_range`` around N)
+``open PATH [N]``                           ``str_replace_editor view PATH`` (``view_range`` N-50..N+50,
+                                            clipped to the file length the viewer reported)
 ``create PATH``                             ``str_replace_editor create PATH`` with ``file_text ""``
 ``edit N:M`` ... ``end_of_edit``            tool ``edit`` {path: open file, start_line, end_line, replacement}
-``edit 'old' 'new' [replace_all]`` (1.x)    ``str_replace_editor str_replace`` on the open file
+``edit 'old' 'new' [replace_all]`` (1.x)    ``str_replace_editor str_replace`` on the open file (tool
+                                            ``edit`` {search, replace, replace_all} for replace-all edits
+                                            or when no file is open)
 ``insert 'text' [N]`` (1.x)                 ``str_replace_editor insert`` (tool ``insert`` without N)
 ``str_replace_editor CMD PATH --k v`` (1.x) ``str_replace_editor`` with the flags as arguments
 ``submit``                                  ``submit``
