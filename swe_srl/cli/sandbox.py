@@ -192,14 +192,12 @@ def _build_one_repo(repo: Path, commit: str, spec_file: Optional[Path], python: 
 
 def _build_tasks(tasks_path: Path, repos_dir: Optional[Path], python: str, base_image: Optional[str], force: bool,
                  log) -> None:  # type: ignore[no-untyped-def]
-    import dataclasses
     import time
 
     from swe_srl.cli.common import console, progress, summary
     from swe_srl.errors import SweSrlError
-    from swe_srl.sandbox.images import build_env_image
-    from swe_srl.sandbox.spec import EnvSpec
-    from swe_srl.tasks import load_tasks, resolve_repo_path
+    from swe_srl.sandbox.images import build_task_image
+    from swe_srl.tasks import load_tasks
 
     tasks = load_tasks(tasks_path)
     built: dict[str, str] = {}
@@ -211,12 +209,8 @@ def _build_tasks(tasks_path: Path, repos_dir: Optional[Path], python: str, base_
             iid = str(task.get("instance_id", "?"))
             bar.update(job, status=iid)
             try:
-                spec = EnvSpec.for_task(task)
-                if base_image:
-                    spec = dataclasses.replace(spec, base_image=base_image)
-                repo_path = resolve_repo_path(task, repos_dir)
-                built[iid] = build_env_image(spec, repo_path, task["base_commit"], name=task.get("repo", iid).split("/")[-1],
-                                             force=force, log=log)
+                built[iid] = build_task_image(task, repos_dir=repos_dir, base_image=base_image, force=force,
+                                              log=log)
             except SweSrlError as e:
                 failed.append((iid, str(e).splitlines()[0]))
                 console.print(f"[yellow]skipped[/] {iid}: {str(e).splitlines()[0]}", highlight=False)

@@ -57,6 +57,20 @@ def test_env_image_is_cached_labelled_and_holds_only_the_base_history(env_image,
         assert sb.base_commit == base
 
 
+def test_snapshot_from_a_bare_mirror_keeps_only_the_base_history(tiny_repo, tmp_path):
+    from swe_srl.sandbox.images import snapshot_repo
+
+    repo, base, later = tiny_repo
+    mirror = tmp_path / "calc.git"
+    subprocess.run(["git", "clone", "-q", "--mirror", str(repo), str(mirror)], check=True)
+    dest = tmp_path / "testbed"
+    snapshot_repo(mirror, base, dest)
+    git = lambda *a: subprocess.run(["git", *a], cwd=dest, stdout=subprocess.PIPE, text=True)  # noqa: E731
+    assert git("rev-parse", "HEAD").stdout.strip() == base
+    assert git("cat-file", "-e", later).returncode != 0
+    assert git("for-each-ref").stdout == "" and git("status", "--porcelain").stdout == ""
+
+
 @pytest.mark.docker
 def test_bad_commit_is_a_clear_error(tiny_repo):
     from swe_srl.sandbox import SandboxError, build_env_image
@@ -77,7 +91,7 @@ def test_pool_bounds_concurrency_and_isolates_failures(env_image):
             if item == "bad":
                 raise ValueError("boom")
             sb.run(f"echo {item} > mine.txt")
-            time.sleep(0.3)
+            time.sleep(1.0)
             return sb.read_file("mine.txt").decode().strip(), sb.diff().count("new file")
         finally:
             with lock:
@@ -97,6 +111,15 @@ def test_cli_build_ls_prune(env_image, tiny_repo, tmp_path):
     r = swe_srl("sandbox", "build", "--repo", str(repo), "--commit", base, "--spec", str(spec))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("swe-srl/env:calc-")
+    tasks = tmp_path / "tasks.jsonl"
+    good = {"instance_id": "calc-1", "repo": "example/calc", "base_commit": base, "repo_path": str(repo),
+            "problem_statement": "x", "spec": {"pip_packages": ["pytest"],
+                                               "install": ["pip install --no-build-isolation -e ."]}}
+    bad = {**good, "instance_id": "calc-2", "base_commit": "0" * 40}
+    tasks.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    r = swe_srl("sandbox", "build", "--tasks", str(tasks))
+    assert r.returncode == 0, r.stderr
+    assert "calc-1\tswe-srl/env:calc-" in r.stdout and "skipped" in r.stderr and "calc-2" in r.stderr
     r = swe_srl("sandbox", "ls", "--json")
     assert r.returncode == 0, r.stderr
     listing = json.loads(r.stdout)
