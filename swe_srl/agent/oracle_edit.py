@@ -193,7 +193,7 @@ def make_patch(original: dict[str, str | None], modified: dict[str, str]) -> str
 def run_oracle_edit(policy: Any, task: dict[str, Any], repo_path: str | Path, *, run_meta: dict[str, Any] | None = None,
                     workdir: str = "/testbed"):
     """One call, edits -> patch. Returns an :class:`~swe_srl.agent.loop.AgentResult`."""
-    from swe_srl.agent.loop import ERROR, FORMAT_ERROR_LIMIT, POLICY_ERROR, SUBMITTED, SOURCE_FORMAT, AgentResult
+    from swe_srl.agent.loop import ERROR, POLICY_ERROR, SUBMITTED, SOURCE_FORMAT, AgentResult
     from swe_srl.policy.base import PolicyError, generate
 
     t0 = time.monotonic()
@@ -226,7 +226,7 @@ def run_oracle_edit(policy: Any, task: dict[str, Any], repo_path: str | Path, *,
         patch = make_patch(original, changed) if changed else ""
         steps.append(Step(Action("submit", {}, ""), "", patch))
     except FormatError as e:
-        reason, error = FORMAT_ERROR_LIMIT, str(e)
+        reason, error = "format_error", str(e)
     except PolicyError as e:
         reason, error = POLICY_ERROR, str(e)
     except subprocess.CalledProcessError as e:
@@ -234,12 +234,12 @@ def run_oracle_edit(policy: Any, task: dict[str, Any], repo_path: str | Path, *,
     duration = time.monotonic() - t0
     meta = {**(run_meta or {}), "mode": "oracle-edit", "exit_reason": reason, "error": error, "files": paths,
             "failed_edits": failed_edits, "response": truncate_middle(text, 20_000), "calls": 1,
-            "format_errors": [{"reason": error}] if reason == FORMAT_ERROR_LIMIT else [],
+            "format_errors": [{"reason": error}] if reason == "format_error" else [],
             "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "duration_s": round(duration, 3)}
     traj = Trajectory(id=f"{iid}__{(run_meta or {}).get('run_name', 'run')}", source_format=SOURCE_FORMAT, steps=steps,
                       instance_id=iid, repo=task.get("repo"), base_commit=task.get("base_commit"),
                       problem_statement=task.get("problem_statement") or "", patch=patch, meta=meta)
     return AgentResult(instance_id=iid, exit_reason=reason, patch=patch, trajectory=traj,
                        steps=sum(1 for s in steps if s.action.tool != "submit"),
-                       format_errors=1 if reason == FORMAT_ERROR_LIMIT else 0, prompt_tokens=prompt_tokens,
+                       format_errors=1 if reason == "format_error" else 0, prompt_tokens=prompt_tokens,
                        completion_tokens=completion_tokens, duration_s=duration, error=error)

@@ -1,13 +1,126 @@
-"""`swe-srl run`: Run a policy as an agent on tasks (issue 5)."""
+"""`swe-srl run`: run a policy as an agent on tasks (issue 5)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+EXAMPLES = """
+Examples:
+
+  swe-srl run --tasks tasks.jsonl --policy hf:out/srl/adapter --out runs/agent --workers 2
+
+  swe-srl run --tasks tasks.jsonl --policy openai:http://127.0.0.1:8000/v1#tiny --out runs/api
+
+  swe-srl run --tasks tasks.jsonl --policy replay:out/traj/trajectories.jsonl --out runs/replay
+
+  swe-srl run --tasks tasks.jsonl --policy vllm:out/model --mode oracle-edit --out runs/oracle
+"""
+
+
+def _policy_opts(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    from swe_srl.errors import ConfigError
+
+    opts: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--policy-opt {item!r}: expected KEY=VALUE")
+        try:
+            opts[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            opts[key.strip()] = value
+    return opts
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("run", help="Run a policy as an agent on tasks (issue 5). Not yet available.", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _run(ctx: typer.Context) -> None:
-        from swe_srl.errors import NotYetAvailableError
+    @app.command("run", help="Run a policy as an agent on tasks: predictions.jsonl, trajectories.jsonl, summary.json."
+                 + EXAMPLES)
+    def run(
+        tasks: Path = typer.Option(..., "--tasks", help="Task instances (SWE-bench schema: JSON, JSONL or parquet)."),
+        policy: str = typer.Option(..., "--policy", help="hf:PATH | vllm:PATH | openai:URL#MODEL | replay:TRAJ.jsonl"),
+        out: Path = typer.Option(..., "--out", help="Output directory (re-running resumes)."),
+        mode: str = typer.Option("agent", "--mode", help="agent (multi-step in a sandbox) or oracle-edit (one call)."),
+        max_steps: int = typer.Option(50, "--max-steps", help="Policy calls per task."),
+        workers: int = typer.Option(1, "--workers", help="Tasks run concurrently."),
+        instance_ids: Optional[list[str]] = typer.Option(None, "--instance-id", help="Only these instances (repeatable)."),
+        repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Where owner__name repositories are, for tasks without repo_path."),
+        context_steps: int = typer.Option(2, "--context-steps", help="Past rounds in the prompt (as in training)."),
+        max_observation_chars: int = typer.Option(4000, "--max-observation-chars", help="Observation cut in the prompt (as in training)."),
+        temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: greedy)."),
+        max_new_tokens: int = typer.Option(1024, "--max-new-tokens", help="Generated tokens per response."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed."),
+        max_total_tokens: Optional[int] = typer.Option(None, "--max-total-tokens", help="Prompt+completion tokens per task."),
+        time_limit: float = typer.Option(1800.0, "--time-limit", help="Wall-clock seconds per task."),
+        max_format_errors: int = typer.Option(5, "--max-format-errors", help="Malformed responses tolerated per task."),
+        command_timeout: Optional[float] = typer.Option(None, "--command-timeout", help="Seconds per shell command (default: the sandbox's)."),
+        policy_opt: Optional[list[str]] = typer.Option(None, "--policy-opt", help="Backend option KEY=VALUE (repeatable), e.g. dtype=bfloat16, max_concurrency=4."),
+        model_name: Optional[str] = typer.Option(None, "--model-name", help="model_name_or_path in predictions (default: the policy)."),
+    ) -> None:
+        """Run a policy on every task and write SWE-bench predictions and canonical trajectories."""
+        from swe_srl.agent.loop import AgentConfig
+        from swe_srl.agent.runner import RunConfig, finished_ids, run_tasks
+        from swe_srl.cli.common import console, progress, summary
+        from swe_srl.errors import SweSrlError
+        from swe_srl.policy import load_policy, parse_spec
+        from swe_srl.tasks import load_tasks
 
-        raise NotYetAvailableError("`swe-srl run` is not yet available in this version")
+        parse_spec(policy)  # a bad spec fails before anything heavy loads
+        config = RunConfig(mode=mode, workers=workers, model_name=model_name,
+                           repos_dir=str(repos_dir) if repos_dir else None)
+        agent_config = AgentConfig(
+            max_steps=max_steps, max_total_tokens=max_total_tokens, max_wall_time_s=time_limit,
+            max_format_errors=max_format_errors, context_steps=context_steps,
+            max_observation_chars=max_observation_chars, command_timeout=command_timeout,
+        )
+        task_list = load_tasks(tasks, instance_ids=instance_ids)
+        if not task_list:
+            raise SweSrlError(f"{tasks}: no tasks" + (" with the given --instance-id" if instance_ids else ""))
+        todo = len(set(t["instance_id"] for t in task_list) - finished_ids(out))
+        opts = {"temperature": temperature, "max_tokens": max_new_tokens, "seed": seed, **_policy_opts(policy_opt or [])}
+        counts = {"submitted": 0, "limits": 0, "errors": 0}
+        with console.status(f"loading policy {policy}"):
+            pol = load_policy(policy, **opts)
+        try:
+            with progress() as bar:
+                job = bar.add_task("run", total=todo, status="")
+
+                def on_result(rec: dict[str, Any]) -> None:
+                    if "error" in rec:
+                        counts["errors"] += 1
+                    elif rec["exit_reason"] == "submitted":
+                        counts["submitted"] += 1
+                    elif rec["exit_reason"].endswith("_limit"):
+                        counts["limits"] += 1
+                    bar.update(job, advance=1, status=f"submitted {counts['submitted']} · limits {counts['limits']}"
+                               f" · errors {counts['errors']}")
+
+                result = run_tasks(task_list, pol, out, agent_config=agent_config, config=config,
+                                   policy_spec=policy, on_result=on_result)
+        finally:
+            close = getattr(pol, "close", None)
+            if callable(close):
+                close()
+        rows: list[tuple[str, Any]] = [
+            ("tasks", result["total_tasks"]),
+            ("completed", f"{result['completed']} ({result['resumed_from_previous_runs']} from earlier runs)"),
+            ("submitted", result["submitted"]),
+            ("limits hit", ", ".join(f"{k} {v}" for k, v in result["limits_hit"].items()) or "0"),
+            ("format errors", result["format_errors"]),
+            ("mean steps", result["mean_steps"]),
+            ("non-empty patches", result["nonempty_patches"]),
+            ("errors", len(result["errors"])),
+        ]
+        if "replay" in result:
+            r = result["replay"]
+            rows.append(("replay matched", f"{r['matched']}/{r['validated']}"))
+        rows.append(("outputs", f"{out}/predictions.jsonl, trajectories.jsonl, summary.json"))
+        summary("swe-srl run", rows)
+        for err in result["errors"][:5]:
+            console.print(f"[yellow]skipped[/] {err['instance_id']}: {err['error']}", highlight=False, soft_wrap=True)
+        if result["errors"] and len(result["errors"]) == todo and todo:
+            raise SweSrlError(f"every task failed to run (first: {result['errors'][0]['error']})")
