@@ -1,0 +1,26 @@
+"""SWE-bench-style evaluation: apply a patch, run the tests, parse logs, grade, report.
+
+- :mod:`~swe_srl.harness.log_parsers`: test-log parsers by name (SWE-bench's Python set)
+- :mod:`~swe_srl.harness.grading`: status maps, FAIL_TO_PASS / PASS_TO_PASS lists, verdicts
+- :mod:`~swe_srl.harness.eval_script`: the patch fallback chain and the eval script
+- :mod:`~swe_srl.harness.run`: per-instance evaluation in fresh sandboxes, resume, regrading
+- :mod:`~swe_srl.harness.report`: per-instance and run reports
+
+Nothing here imports Docker at module import.
+"""
+
+from __future__ import annotations
+
+from swe_srl.harness.grading import grade, read_status_map, resolution_status, tests_report
+from swe_srl.harness.log_parsers import get_parser, parse_log
+
+__all__ = ["grade", "read_status_map", "resolution_status", "tests_report", "get_parser", "parse_log",
+           "EvalConfig", "run_evaluation", "evaluate_instance"]
+
+
+def __getattr__(name: str):
+    if name in ("EvalConfig", "run_evaluation", "evaluate_instance", "regrade_instance"):
+        from swe_srl.harness import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'swe_srl.harness' has no attribute {name!r}")
