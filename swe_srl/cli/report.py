@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
     @app.command("report", help=HELP)
     def report_cmd(
         run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="The run directory to summarise."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE.html", help="Where to write the page [default: RUN_DIR/report.html]."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE.html", help="Where to write the page (default: RUN_DIR/report.html)."),
     ) -> None:
         from swe_srl.cli.common import console, summary
         from swe_srl.report import write_report

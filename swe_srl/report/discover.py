@@ -21,7 +21,6 @@ note on the page, never an exception.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ MAX_PNG_BYTES = 8 * 1024 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 SKIP_DIR_NAMES = {"__pycache__", "node_modules", "wandb", "runs_tensorboard"}
-RUN_REPORT_KEYS = ("total_instances", "resolved_ids", "resolved_instances")
+RUN_REPORT_KEYS = ("resolved_ids", "resolved_instances")
 
 
 @dataclass
@@ -115,10 +114,6 @@ class RunContents:
             return str(path)
 
 
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _read_json(path: Path, notes: list[str], root: Path) -> Any:
     """Parse a JSON file (NaN/Infinity accepted); ``None`` plus a note on failure."""
     try:
@@ -168,9 +163,8 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def is_run_report(obj: Any) -> bool:
-    return isinstance(obj, dict) and any(k in obj for k in RUN_REPORT_KEYS) and (
-        "resolved_ids" in obj or "resolved_instances" in obj
-    )
+    """SWE-bench's run report: counts and id lists of a whole evaluation."""
+    return isinstance(obj, dict) and any(k in obj for k in RUN_REPORT_KEYS)
 
 
 def is_convert_report(obj: Any) -> bool:
@@ -405,11 +399,21 @@ def _first(d: dict[str, Any] | None, keys: tuple[str, ...]) -> Any:
     for k in keys:
         if d.get(k) not in (None, ""):
             return d[k]
-    cmd = d.get("command")
-    if isinstance(cmd, dict):
-        for k in keys:
-            if cmd.get(k) not in (None, ""):
-                return cmd[k]
+    # provenance records: `swe-srl run` keeps its options under "config"
+    for sub in ("config", "command", "args"):
+        inner = d.get(sub)
+        if isinstance(inner, dict):
+            for k in keys:
+                if inner.get(k) not in (None, ""):
+                    return inner[k]
+    return None
+
+
+def _task_set_from_ids(ids: list[str]) -> str | None:
+    """SWE-bench ids are ``owner__repo-N``: one repository names the task set."""
+    repos = {i.rsplit("-", 1)[0] for i in ids if "__" in i and "-" in i}
+    if len(repos) == 1 and len(ids) == sum(1 for i in ids if "__" in i and "-" in i):
+        return repos.pop()
     return None
 
 
@@ -425,6 +429,11 @@ def agent_run_labels(run: AgentRunOut) -> tuple[str | None, str | None]:
         names = {str(p.get("model_name_or_path")) for p in run.predictions if p.get("model_name_or_path")}
         if len(names) == 1:
             policy = names.pop()
+    mode = _first(run.summary, ("mode",))
+    if policy and isinstance(mode, str) and mode not in ("agent", ""):
+        policy = f"{policy} ({mode})"
+    if task_set is None and run.predictions:
+        task_set = _task_set_from_ids([str(p.get("instance_id", "")) for p in run.predictions])
     return task_set, policy
 
 
@@ -451,5 +460,7 @@ def _label_evals(found: RunContents) -> None:
                     break
         if policy is None and isinstance(preds, str):
             policy = _name_from(preds)
+        if task_set is None:
+            task_set = _task_set_from_ids([i.instance_id for i in ev.instances])
         ev.task_set = task_set
         ev.policy = policy or _name_from(rep.get("run_id")) or ev.path.name

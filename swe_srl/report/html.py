@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from swe_srl import __version__
 from swe_srl.report import plots
-from swe_srl.report.discover import AgentRunOut, EvalOut, RunContents, TrainingOut, agent_run_labels
+from swe_srl.report.discover import EvalOut, RunContents, TrainingOut, agent_run_labels
 from swe_srl.report.metrics import Series, headlines, series_from_records
 
 MAX_LIST_ITEMS = 20
@@ -25,6 +25,7 @@ MAX_TABLE_ROWS = 2000
 MAX_PREDICTION_ROWS = 300
 MAX_TEXT = 300
 MAX_SERIES_PER_GRID = 24
+MAX_BARS = 16
 # Long parts of a training summary.json, shown collapsed.
 HIDDEN_SUMMARY_KEYS = ("last_logged", "validation", "plots", "command", "config")
 
@@ -48,7 +49,7 @@ th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vert
 th { background: var(--panel); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid { display: flex; flex-wrap: wrap; gap: 0 22px; align-items: flex-start; }
-.grid > figure { flex: 0 1 500px; }
+.grid > figure, .grid > .fig { flex: 0 1 500px; }
 .nested { margin-left: 14px; }
 h3 .path { font-size: 14px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; margin: 10px 0; background: #fff; }
@@ -179,7 +180,8 @@ def _scalar(v: Any) -> bool:
 
 
 def _flat_list(v: Any) -> bool:
-    return isinstance(v, list) and len(v) <= 8 and all(_scalar(x) for x in v)
+    """A short list of short scalars, shown inline in one cell."""
+    return isinstance(v, list) and len(v) <= 8 and all(_scalar(x) for x in v) and sum(len(str(x)) for x in v) <= 120
 
 
 def render_obj(obj: dict[str, Any], *, depth: int = 0, charts: bool = True, title: str = "") -> str:
@@ -205,11 +207,19 @@ def render_obj(obj: dict[str, Any], *, depth: int = 0, charts: bool = True, titl
             if not value:
                 blocks.append(head + missing("empty"))
             elif all(_scalar(v) or _flat_list(v) for v in value.values()):
-                blocks.append(head + kv_table(value.items()))
                 nums = [(str(k), float(v)) for k, v in value.items() if _is_num(v) and math.isfinite(v)]
-                if charts and len(nums) == len(value) and 2 <= len(nums) <= 40 and _COUNT_KEY.search(str(key)):
+                if charts and len(nums) == len(value) and len(nums) >= 2 and _COUNT_KEY.search(str(key)):
+                    # counts: the chart carries the numbers; the table stays one click away
+                    nums.sort(key=lambda kv: -kv[1])
+                    if len(nums) > MAX_BARS:
+                        nums = nums[: MAX_BARS - 1] + [(f"({len(nums) - MAX_BARS + 1} others)", sum(v for _, v in nums[MAX_BARS - 1:]))]
                     png = plots.bar_chart(label, [k for k, _ in nums], [v for _, v in nums])
-                    figures.append(img(png, f"{label} chart", cls="plot chart-bar"))
+                    figures.append(
+                        img(png, f"{label} chart", cls="plot chart-bar")
+                        + f"<details><summary>{esc(label)} as a table</summary>{kv_table(value.items())}</details>"
+                    )
+                else:
+                    blocks.append(head + kv_table(value.items()))
             elif all(isinstance(v, dict) and all(_scalar(x) for x in v.values()) for v in value.values()):
                 cols: list[str] = []
                 for v in value.values():
@@ -245,7 +255,7 @@ def render_obj(obj: dict[str, Any], *, depth: int = 0, charts: bool = True, titl
         out += '<div class="grid">' + "".join(f"<div>{b}</div>" for b in blocks) + "</div>"
     out += "".join(wide)
     if figures:
-        out += '<div class="grid">' + "".join(figures) + "</div>"
+        out += '<div class="grid">' + "".join(f"<div class=fig>{f}</div>" for f in figures) + "</div>"
     return out
 
 

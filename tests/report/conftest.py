@@ -181,12 +181,19 @@ def build_run_dir(root: Path, *, with_training: bool = True) -> Path:
     preds = [{"instance_id": iid, "model_name_or_path": "tiny-srl", "model_patch": _patch(iid, i) if i else ""}
              for i, iid in enumerate(SRL_IDS)]
     _jsonl(ag / "predictions.jsonl", preds)
-    _json(ag / "summary.json", {"policy": "hf:out/train/srl", "tasks": "tasks/synth.jsonl", "instances": 4,
-                                "submitted": 3, "mean_steps": 7.5, "note": EVIL})
+    _json(ag / "summary.json", {
+        "format": "swe-srl.run-summary/v1", "swe_srl_version": "0.1.0", "total_tasks": 4, "completed": 4,
+        "resumed_from_previous_runs": 0, "submitted": 3, "limits_hit": {"max_steps": 1},
+        "exit_reasons": {"submitted": 3, "max_steps": 1}, "format_errors": 5, "mean_steps": 7.5,
+        "nonempty_patches": 3, "errors": [{"instance_id": "acme__widgets-9", "error": f"sandbox failed {EVIL}"}],
+        "duration_s": 88.1,
+        "config": {"policy": "hf:out/train/srl", "model_name_or_path": "tiny-srl", "mode": "agent", "workers": 2},
+    })
     _write(ag / "trajectories.jsonl", "{}\n")
     # swe-srl eval: the agent's predictions and gold on the same task set
     _eval_run(root / "eval" / "srl", "demo-srl", resolved=[SRL_IDS[1]], unresolved=[SRL_IDS[2], SRL_IDS[3]],
-              empty=[SRL_IDS[0]], error=[], extra={"predictions": "agent/srl/predictions.jsonl"})
+              empty=[SRL_IDS[0]], error=[],
+              extra={"predictions": "agent/srl/predictions.jsonl", "tasks": "tasks/synth.jsonl"})
     _eval_run(root / "eval" / "gold", "demo-gold", resolved=SRL_IDS[:3], unresolved=[], empty=[],
               error=[SRL_IDS[3]], extra={"predictions": "gold", "model_name_or_path": "gold", "tasks": "tasks/synth.jsonl"})
     return root

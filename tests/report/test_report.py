@@ -190,6 +190,22 @@ def test_missing_pieces_are_noted_not_fatal(tmp_path, make_run_dir):
     assert body.count("Not found") == 3  # dataset, conversion, training
 
 
+def test_eval_labels_fall_back_to_the_graded_run_then_the_instance_ids(tmp_path, make_run_dir):
+    run = make_run_dir(tmp_path / "run", with_training=False)
+    rep_file = run / "eval" / "srl" / "report.json"
+    rep = json.loads(rep_file.read_text())
+    del rep["tasks"]
+    rep_file.write_text(json.dumps(rep))
+    labels = {e.path.name: (e.task_set, e.policy) for e in discover(run).evals}
+    # the policy comes from the agent run whose predictions.jsonl it graded, the task set from
+    # the instance ids (one repository) since neither report names the tasks file
+    assert labels["srl"] == ("acme__widgets", "hf:srl")
+    del rep["predictions"]
+    rep_file.write_text(json.dumps(rep))
+    labels = {e.path.name: (e.task_set, e.policy) for e in discover(run).evals}
+    assert labels["srl"] == ("acme__widgets", "demo-srl")  # the run id
+
+
 def test_nothing_recognisable_is_an_error(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "sub" / "report.json").write_text('{"unrelated": 1}')
