@@ -255,7 +255,7 @@ class Agent:
         """``(thought, action)`` from a completion; FormatError when malformed."""
         from swe_srl.rewards.format import parse_response
 
-        text = completion.text if isinstance(completion.text, str) else str(completion.text)
+        text = completion.text
         if getattr(completion, "action", None) is not None:  # the policy knows its exact action (replay)
             thought = ""
             try:
@@ -263,6 +263,8 @@ class Agent:
             except FormatError:
                 pass  # the carried action is authoritative; the thought is only informative
             return self._cap_thought(thought), completion.action
+        if not isinstance(text, str):
+            raise FormatError(f"response is {type(text).__name__}, not text")
         if len(text) > self.config.max_response_chars:
             raise FormatError(f"response of {len(text)} characters exceeds {self.config.max_response_chars}")
         parsed = parse_response(text)

@@ -177,7 +177,7 @@ def complete_stop(text: str, stop: tuple[str, ...], stopped: bool, which: str | 
 
 def estimate_tokens(text: str) -> int:
     """A rough token count (4 characters a token) for backends that report none."""
-    return max(1, len(text) // 4) if text else 0
+    return max(1, len(str(text)) // 4) if text else 0
 
 
 def resolve_model_dir(path: str | Path) -> tuple[Path, Path | None]:
