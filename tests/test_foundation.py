@@ -42,3 +42,10 @@ def test_function_call_roundtrip_and_tolerance():
     # multi-line layout drops the layout newlines only
     [(_, params, _)] = find_function_calls("<function=bash>\n<parameter=command>\nls\n</parameter>\n</function>")
     assert params == {"command": "ls"}
+
+
+def test_values_with_leading_newlines_roundtrip():
+    for value in ["\nabc", "\nabc\n", "\n", "\n\nx\n\n", "plain\n", "a\nb"]:
+        text = render_action("str_replace_editor", {"command": "str_replace", "path": "/a", "old_str": value, "new_str": "y"})
+        [(_, params, _)] = find_function_calls(text)
+        assert params["old_str"] == value, repr(value)

@@ -57,7 +57,12 @@ def render_action(tool: str, args: dict[str, Any]) -> str:
         value = args[key]
         if value is None:
             continue
-        parts.append(f"<parameter={key}>{render_value(value)}</parameter>")
+        text = render_value(value)
+        if text.startswith("\n"):
+            # The parser drops one layout newline after the opening tag (and then one
+            # before the closing tag); add both so such values round-trip exactly.
+            text = f"\n{text}\n"
+        parts.append(f"<parameter={key}>{text}</parameter>")
     parts.append("</function>")
     return "\n".join(parts)
 
