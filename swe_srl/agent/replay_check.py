@@ -22,10 +22,13 @@ OBSERVATION_SIMILARITY = 0.5
 
 
 def normalize_patch(patch: str | None) -> dict[str, list[str]]:
-    """``{path: [changed lines]}`` of a unified diff, whitespace- and EOL-normalised.
+    """``{path: [changed lines]}`` of a unified diff, whitespace- and EOL-normalised
+    (trailing blanks dropped, inner runs of blanks collapsed, blank lines ignored).
 
     >>> normalize_patch("diff --git a/x.py b/x.py\\r\\n--- a/x.py\\r\\n+++ b/x.py\\r\\n@@ -1 +1 @@\\r\\n-a  = 1 \\r\\n+a = 2\\r\\n")
     {'x.py': ['-a = 1', '+a = 2']}
+
+    Indentation is kept: it is part of the change in Python.
     """
     files: dict[str, list[str]] = {}
     current: str | None = None
@@ -53,8 +56,8 @@ def normalize_patch(patch: str | None) -> dict[str, list[str]]:
         if current is None or not in_hunk:
             continue
         if line.startswith(("+", "-")):
-            body = " ".join(line[1:].split())
-            if body:
+            body = _norm_line(line[1:])
+            if body.strip():
                 files[current].append(line[0] + body)
         elif not line.startswith((" ", "\\")) and line:
             in_hunk = False
@@ -88,6 +91,12 @@ def compare_patches(recorded: str | None, replayed: str | None) -> PatchComparis
                      "replayed": lb[i] if i < len(lb) else None}
             break
     return PatchComparison(False, only_a, only_b, first)
+
+
+def _norm_line(line: str) -> str:
+    """Indentation kept (it is syntax in Python); trailing blanks dropped, inner runs collapsed."""
+    indent = line[: len(line) - len(line.lstrip())]
+    return indent + " ".join(line.split())
 
 
 def _norm(text: str) -> str:
