@@ -167,6 +167,15 @@ def is_run_report(obj: Any) -> bool:
     return isinstance(obj, dict) and any(k in obj for k in RUN_REPORT_KEYS)
 
 
+def is_run_summary(obj: Any) -> bool:
+    """``swe-srl run``'s summary.json (by its format tag, else by its keys)."""
+    if not isinstance(obj, dict):
+        return False
+    if str(obj.get("format", "")).startswith("swe-srl.run-summary"):
+        return True
+    return sum(k in obj for k in ("total_tasks", "exit_reasons", "submitted", "nonempty_patches", "mean_steps")) >= 2
+
+
 def is_convert_report(obj: Any) -> bool:
     if not isinstance(obj, dict):
         return False
@@ -261,6 +270,8 @@ def discover(run_dir: str | os.PathLike, *, max_depth: int = MAX_DEPTH) -> RunCo
                 found.trainings[-1].summary = summary
         elif "summary.json" in files or "predictions.jsonl" in files:
             summary = _read_json(here / "summary.json", notes, root) if "summary.json" in files else None
+            if not is_run_summary(summary):
+                summary = None  # some other tool's summary.json
             preds: list[dict[str, Any]] = []
             bad = 0
             pfile = None

@@ -298,6 +298,13 @@ def overview(found: RunContents, tr_series: list[tuple[TrainingOut, dict[str, Se
             tiles.append((f"final reward · {found.rel(tr.path)}", fmt(series[h.reward].last)))
         for name in h.similarity[:1]:
             tiles.append((f"final {name} · {found.rel(tr.path)}", fmt(series[name].last)))
+    for run in found.agent_runs:
+        _, policy = agent_run_labels(run)
+        summ = run.summary or {}
+        total = summ.get("total_tasks", len(run.predictions) if run.predictions else None)
+        done = summ.get("submitted", summ.get("nonempty_patches"))
+        if _is_num(total) and _is_num(done):
+            tiles.append((f"submitted · {policy or found.rel(run.path)}", f"{fmt(done)}/{fmt(total)}"))
     for ev in found.evals:
         total, resolved = _eval_counts(ev)
         rate = f"{100.0 * resolved / total:.1f}%" if total else "—"

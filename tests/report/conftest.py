@@ -204,9 +204,9 @@ def run_dir(tmp_path: Path) -> Path:
     return build_run_dir(tmp_path / "run")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def written(tmp_path_factory):
-    """The full fake run directory rendered once per module (charts cost seconds):
+    """The full fake run directory rendered once (charts cost seconds); read only:
     ``(run_dir, page path, page text, contents found)``."""
     from swe_srl.report import write_report
 

@@ -58,6 +58,7 @@ def test_discover_finds_each_stage_wherever_it_sits(run_dir):
     # the trainer's summary.json belongs to the training run, not to an agent run
     assert srl.summary is not None and srl.summary["method"] == "srl"
     assert [found.rel(a.path) for a in found.agent_runs] == ["agent/srl"]
+    assert found.agent_runs[0].summary["total_tasks"] == 4
     labels = {found.rel(e.path): (e.task_set, e.policy) for e in found.evals}
     # policy and task set of the agent's eval come from the run whose predictions it graded
     assert labels == {"eval/srl": ("synth", "hf:srl"), "eval/gold": ("synth", "gold")}
@@ -102,9 +103,10 @@ def _links(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("outside", [False, True], ids=["in-run-dir", "out-elsewhere"])
-def test_links_are_relative_and_point_at_existing_files(written, tmp_path, outside):
+def test_links_are_relative_and_point_at_existing_files(written, tmp_path, make_run_dir, outside):
     run_dir, path, text, found = written
-    if outside:
+    if outside:  # a smaller run (no training charts): the links are what is checked
+        run_dir = make_run_dir(tmp_path / "run", with_training=False)
         path, found = write_report(run_dir, tmp_path / "elsewhere" / "r.html")
         text = path.read_text()
     hrefs = _links(text)
@@ -209,6 +211,7 @@ def test_eval_labels_fall_back_to_the_graded_run_then_the_instance_ids(tmp_path,
 def test_nothing_recognisable_is_an_error(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "sub" / "report.json").write_text('{"unrelated": 1}')
+    (tmp_path / "empty" / "sub" / "summary.json").write_text('{"benchmark": "x", "mean": 2}')  # another tool's
     with pytest.raises(SweSrlError, match="nothing to report"):
         build_report(tmp_path / "empty")
     with pytest.raises(SweSrlError, match="no such directory"):
