@@ -519,6 +519,12 @@ def evaluation_section(found: RunContents, link: Linker) -> str:
     for ev in found.evals:
         total, resolved = _eval_counts(ev)
         body = [f'<div class="card"><h3>{esc(ev.policy or "?")} on {esc(ev.task_set or "tasks")} <span class=muted>· {_path(found, ev.path)}</span></h3>']
+        reasons = ev.report.get("failure_reasons")
+        if isinstance(reasons, dict) and reasons:
+            tally: dict[str, int] = {}
+            for r in reasons.values():
+                tally[str(r)] = tally.get(str(r), 0) + 1
+            body.append("<p class=meta>failures: " + esc(", ".join(f"{k} {n}" for k, n in sorted(tally.items()))) + "</p>")
         if not ev.instances:
             body.append(missing("No instances listed in this run report."))
         else:
@@ -531,15 +537,24 @@ def evaluation_section(found: RunContents, link: Linker) -> str:
                             links.append(link.a(inst.folder / name, name))
                 v = inst.verdict or {}
                 applied = v.get("patch_successfully_applied")
+                reason = reasons.get(inst.instance_id) if isinstance(reasons, dict) else None
+                if not reason and v.get("resolution") == "RESOLVED_PARTIAL":
+                    reason = "partially resolved"
+                if not reason and v.get("status") not in (None, "resolved", "unresolved"):
+                    reason = v.get("status")
+                error = v.get("error")
+                if isinstance(error, str) and error.strip():
+                    reason = f"{reason}: {error.strip()}" if reason else error.strip()
                 inst_rows.append([
                     esc(inst.instance_id),
                     f'<span class="badge b-{esc(inst.status)}">{esc(inst.status.replace("_", " "))}</span>',
                     fmt(applied) if applied is not None else "—",
                     _tests_cell(v, "FAIL_TO_PASS"),
                     _tests_cell(v, "PASS_TO_PASS"),
+                    fmt(reason) if reason else "",
                     " · ".join(links) or "<span class=muted>no files</span>",
                 ])
-            body.append(table(["instance", "status", "patch applied", "FAIL_TO_PASS", "PASS_TO_PASS", "files"], inst_rows, num_cols=[3, 4]))
+            body.append(table(["instance", "status", "patch applied", "FAIL_TO_PASS", "PASS_TO_PASS", "note", "files"], inst_rows, num_cols=[3, 4]))
             if len(ev.instances) > MAX_TABLE_ROWS:
                 body.append(f"<p class=muted>… and {len(ev.instances) - MAX_TABLE_ROWS} more (see the run report)</p>")
         body.append("</div>")

@@ -69,6 +69,8 @@ def _eval_run(root: Path, run: str, *, resolved: list[str], unresolved: list[str
         "error_ids": error,
         "run_id": run,
         "schema_version": 2,
+        "failure_reasons": {iid: "infra_error" for iid in error},
+        "format": "swe-srl/eval-run/1",
         **extra,
     })
     for iid in ids:
@@ -80,7 +82,10 @@ def _eval_run(root: Path, run: str, *, resolved: list[str], unresolved: list[str
             "patch_successfully_applied": iid not in empty and iid not in error,
             "resolved": ok,
             "resolution": "RESOLVED_FULL" if ok else "RESOLVED_NO",
+            "status": "infra_error" if iid in error else ("resolved" if ok else "unresolved"),
         }
+        if iid in error:
+            verdict["error"] = f"image build failed {EVIL}"
         if iid not in empty and iid not in error:
             verdict["tests_status"] = {
                 "FAIL_TO_PASS": {"success": ["tests/test_a.py::test_fix"] if ok else [],
