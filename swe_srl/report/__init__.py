@@ -16,15 +16,11 @@ from pathlib import Path
 
 from swe_srl.errors import SweSrlError
 
-__all__ = ["build_report", "discover", "write_report", "DEFAULT_NAME"]
+# (``swe_srl.report.discover.discover`` walks a run directory; it is not
+# re-exported here, since the submodule of the same name would shadow it.)
+__all__ = ["build_report", "write_report", "DEFAULT_NAME"]
 
 DEFAULT_NAME = "report.html"
-
-
-def discover(run_dir: str | os.PathLike):
-    from swe_srl.report.discover import discover as _discover
-
-    return _discover(run_dir)
 
 
 def build_report(run_dir: str | os.PathLike, page: str | os.PathLike | None = None):

@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from swe_srl.errors import SweSrlError
-from swe_srl.report import build_report, discover, write_report
+from swe_srl.report import build_report, write_report
+from swe_srl.report.discover import discover
 from swe_srl.report.html import Linker
 from swe_srl.report.metrics import headlines, series_from_records
 
