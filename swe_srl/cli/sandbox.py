@@ -115,25 +115,26 @@ def register(app: typer.Typer) -> None:
                            "created": (im.attrs.get("Created") or "")[:19]})
         containers = []
         for c in managed_containers(client):
-            lb = c.labels or {}
+            lb = c.labels
             alive = owner_alive(lb.get(LABEL_OWNER, ""))
-            containers.append({"id": c.short_id, "image": (c.image.tags or [c.image.short_id])[0] if c.image else "?",
-                               "status": c.status, "kind": lb.get(LABEL_KIND, "?"), "run": lb.get(LABEL_RUN, ""),
-                               "owner": lb.get(LABEL_OWNER, ""),
+            containers.append({"id": c.id[:12], "image": c.image, "status": c.status, "kind": lb.get(LABEL_KIND, "?"),
+                               "run": lb.get(LABEL_RUN, ""), "owner": lb.get(LABEL_OWNER, ""),
                                "owner_alive": {True: "yes", False: "no (orphan)", None: "other host"}[alive]})
         if as_json:
             typer.echo(dumps({"images": images, "containers": containers}, indent=True))
             return
-        out = Console()
+        import sys
+
+        out = Console(width=None if sys.stdout.isatty() else 160)
         t = Table(title=f"managed images ({len(images)})", title_justify="left")
         for col in ("tag", "kind", "python", "repo", "size_mb", "created"):
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for im in sorted(images, key=lambda x: (x["kind"], x["tag"])):
             t.add_row(*(str(im[c]) for c in ("tag", "kind", "python", "repo", "size_mb", "created")))
         out.print(t)
         t = Table(title=f"managed containers ({len(containers)})", title_justify="left")
         for col in ("id", "image", "status", "kind", "run", "owner", "owner_alive"):
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for c in containers:
             t.add_row(*(str(c[k]) for k in ("id", "image", "status", "kind", "run", "owner", "owner_alive")))
         out.print(t)

@@ -24,7 +24,8 @@ Design choices:
 - bash runs with ``oom_score_adj`` 1000, so the kernel's OOM killer picks a
   memory hog before the agent;
 - when stdin closes without a ``bye`` request (the host process died), the
-  agent stops the container's init, so a container cannot outlive its owner.
+  agent creates the container's stop file (its root-owned main process waits
+  for it), so a container does not outlive its owner.
 """
 
 import base64
@@ -310,6 +311,8 @@ class Editor(object):
         self.encodings = {}
 
     def read(self, path):
+        """Text of ``path``: UTF-8, else latin-1 (lossless); CRLF files are seen with LF, like the
+        tool's universal-newline reads, and written back with CRLF."""
         data = open(path, "rb").read()
         try:
             text = data.decode("utf-8")
@@ -317,11 +320,16 @@ class Editor(object):
         except UnicodeDecodeError:
             text = data.decode("latin-1")  # lossless: every byte maps to one character
             enc = "latin-1"
-        self.encodings[path] = enc
+        crlf = "\r\n" in text
+        if crlf:
+            text = text.replace("\r\n", "\n")
+        self.encodings[path] = (enc, crlf)
         return text
 
     def write(self, path, text):
-        enc = self.encodings.get(path, "utf-8")
+        enc, crlf = self.encodings.get(path, ("utf-8", False))
+        if crlf:
+            text = text.replace("\r\n", "\n").replace("\n", "\r\n")
         try:
             data = text.encode(enc)
         except UnicodeEncodeError:
@@ -371,7 +379,7 @@ class Editor(object):
             parent = os.path.dirname(path) or "/"
             if not os.path.isdir(parent):
                 raise ToolError("The parent directory %s does not exist. Please create it first." % parent, 21)
-            self.encodings[path] = "utf-8"
+            self.encodings[path] = ("utf-8", False)
             self.write(path, str(text))
             self.history.setdefault(path, []).append(str(text))
             return "File created successfully at: %s" % path
@@ -463,17 +471,15 @@ class Editor(object):
                 + "Review the changes and make sure they are as expected. Edit the file again if necessary.")
 
     def insert(self, path, line, new):
-        raw = self.read(path)
-        text = raw.expandtabs() if "\t" in new or "\t" not in raw else raw
+        text = self.read(path)  # the file's tabs are kept (the snippet shows them expanded)
         lines = text.split("\n")
         n = len(lines)
         if line < 0 or line > n:
             raise ToolError("Invalid `insert_line` parameter: %s. It should be within the range of lines of the "
                             "file: %s" % (line, [0, n]), 17)
-        new = new.expandtabs() if text is not raw else new
         new_lines = new.split("\n")
         self.write(path, "\n".join(lines[:line] + new_lines + lines[line:]))
-        self.history.setdefault(path, []).append(raw)
+        self.history.setdefault(path, []).append(text)
         snippet = "\n".join(lines[max(0, line - SNIPPET_LINES):line] + new_lines + lines[line:line + SNIPPET_LINES])
         return ("The file %s has been edited. " % path
                 + self.numbered(snippet, "a snippet of the edited file", max(1, line - SNIPPET_LINES + 1))
@@ -644,7 +650,7 @@ class Agent(object):
 def main():
     workdir = sys.argv[1] if len(sys.argv) > 1 else "/"
     base_commit = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
-    self_destruct = len(sys.argv) > 3 and sys.argv[3] == "1"
+    stop_file = sys.argv[3] if len(sys.argv) > 3 else ""
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer
     devnull = open(os.devnull, "w")
@@ -677,11 +683,11 @@ def main():
         if said_bye:
             break
     agent.shell.stop()
-    if not said_bye and self_destruct:
-        # The host died without saying goodbye: stop the container (init forwards SIGTERM).
+    if not said_bye and stop_file:
+        # The host died without saying goodbye: ask the container's main process to stop.
         try:
-            os.kill(1, signal.SIGTERM)
-        except OSError:
+            open(stop_file, "w").close()
+        except (OSError, IOError):
             pass
     return 0
 

@@ -40,6 +40,8 @@ class AgentSandbox:
     def run(self, command: str, timeout: float | None = None) -> CommandResult:
         """Run ``command`` in the persistent shell (cwd and variables persist)."""
         timeout = self.config.command_timeout if timeout is None else float(timeout)
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         resp = self._request("run", deadline_s=timeout + 30.0, cmd=command, timeout=timeout,
                              max_chars=self.config.max_output_chars)
         return CommandResult(output=resp["output"], exit_code=resp["exit_code"], timed_out=resp["timed_out"],
@@ -112,9 +114,21 @@ class AgentSandbox:
             raise SandboxError(f"{self!r} is closed")
         try:
             return self.session.request(op, deadline_s=deadline_s, **fields)
-        except SandboxError:
-            self._check_alive()
-            raise
+        except SandboxError as e:
+            self._check_alive()  # raises when the workspace itself is gone
+            if self.session.alive():
+                raise
+            # The agent was killed from inside (e.g. `killall python3`): start a new session.
+            self.session.kill()
+            self.session = self._new_session()
+            if op == "run":
+                return {"output": f"The sandbox's session was killed ({e}); a new one was started: cwd, "
+                                  "variables and the editor's undo history were reset.",
+                        "exit_code": None, "timed_out": False, "truncated": False, "duration_s": 0.0}
+            return self.session.request(op, deadline_s=deadline_s, **fields)
+
+    def _new_session(self) -> AgentSession:  # pragma: no cover - overridden
+        raise NotImplementedError
 
     def _repo_request(self, op: str, **kw: Any) -> dict[str, Any]:
         try:

@@ -29,15 +29,17 @@ from swe_srl.sandbox.spec import (
 class DockerSandbox(AgentSandbox):
     """A repository workspace in a container. Use :meth:`start` (a context manager)."""
 
-    def __init__(self, container: Any, session: AgentSession, config: SandboxConfig, image: str, run_id: str):
+    def __init__(self, container: Any, session: AgentSession | None, config: SandboxConfig, image: str, run_id: str,
+                 *, base_commit: str | None = None, stop_file: str = ""):
         self.container = container
         self.container_id: str = container.id
-        self.session = session
+        self.session = session  # type: ignore[assignment]
         self.config = config
         self.image = image
         self.run_id = run_id
-        self.base_commit: str | None = session.info.get("base_commit")
+        self.base_commit: str | None = base_commit
         self.ready_s: float = 0.0
+        self._stop_file = stop_file
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -57,32 +59,43 @@ class DockerSandbox(AgentSandbox):
             raise SandboxError(f"image {image} not found (build it with `swe-srl sandbox build`)") from None
         labels = {LABEL_MANAGED: "true", LABEL_KIND: "sandbox", LABEL_RUN: run_id, LABEL_OWNER: owner_label()}
         base_commit = ((img.attrs.get("Config") or {}).get("Labels") or {}).get(LABEL_BASE_COMMIT)
+        # The main process runs as root (no capabilities) so the sandbox user cannot kill it; it
+        # exits when the stop file appears (created by the agent when its owner vanished).
+        stop_file = f"/tmp/.swe-srl-stop-{uuid.uuid4().hex}"
         try:
             container = client.containers.run(
-                image, ["sleep", "infinity"], detach=True, init=True, user=config.user, labels=labels,
-                working_dir=config.workdir, network_mode="bridge" if config.network else "none",
+                image, ["/bin/sh", "-c", 'while [ ! -e "$0" ]; do sleep 1; done', stop_file], detach=True,
+                init=True, user="0", labels=labels, working_dir=config.workdir,
+                network_mode="bridge" if config.network else "none",
                 mem_limit=config.memory, memswap_limit=config.memory, nano_cpus=int(config.cpus * 1e9),
                 pids_limit=config.pids_limit, cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 auto_remove=True, hostname="sandbox", stdin_open=False, tty=False,
             )
         except docker.errors.DockerException as e:
             raise SandboxError(f"cannot start a container of {image}: {_short(e)}") from None
-        session = None
         try:
-            # SWE_SRL_SANDBOX_SELF_DESTRUCT=0 keeps a container whose owner died (to test the reaper).
-            self_destruct = os.environ.get("SWE_SRL_SANDBOX_SELF_DESTRUCT", "1") != "0"
-            session = AgentSession(container.id, user=config.user, workdir=config.workdir, base_commit=base_commit,
-                                   self_destruct=self_destruct)
-            session.hello()
-            sandbox = cls(container, session, config, image, run_id)
+            sandbox = cls(container, None, config, image, run_id, base_commit=base_commit, stop_file=stop_file)
+            sandbox.session = sandbox._new_session()
         except BaseException:
-            if session is not None:
-                session.kill()
             _remove(client, container.id)
             raise
         reaper.register(sandbox)
         sandbox.ready_s = time.monotonic() - t0
         return sandbox
+
+    def _new_session(self) -> AgentSession:
+        # SWE_SRL_SANDBOX_SELF_DESTRUCT=0 keeps a container whose owner died (to test the reaper).
+        keep = os.environ.get("SWE_SRL_SANDBOX_SELF_DESTRUCT", "1") == "0"
+        session = AgentSession(self.container_id, user=self.config.user, workdir=self.config.workdir,
+                               base_commit=self.base_commit, stop_file="" if keep else self._stop_file)
+        try:
+            session.hello()
+        except BaseException:
+            session.kill()
+            raise
+        if self.base_commit is None:
+            self.base_commit = session.info.get("base_commit")
+        return session
 
     def close(self) -> None:
         """Stop the session and remove the container (idempotent, never raises for a gone container)."""
@@ -90,7 +103,8 @@ class DockerSandbox(AgentSandbox):
             return
         self._closed = True
         try:
-            self.session.close()
+            if self.session is not None:
+                self.session.close()
         finally:
             _remove(_client(), self.container_id)
             reaper.unregister(self)
@@ -102,7 +116,8 @@ class DockerSandbox(AgentSandbox):
             return
         self._closed = True
         try:
-            self.session.kill()
+            if self.session is not None:
+                self.session.kill()
         finally:
             _remove(_client(), self.container_id)
             reaper.unregister(self)

@@ -22,9 +22,9 @@ from swe_srl.sandbox.spec import SandboxConfig, SandboxError
 class LocalSandbox(AgentSandbox):
     """A clone of ``repo_path`` at ``base_commit`` in a temporary folder, driven by a local agent."""
 
-    def __init__(self, root: Path, session: AgentSession, config: SandboxConfig, base_commit: str):
+    def __init__(self, root: Path, session: AgentSession | None, config: SandboxConfig, base_commit: str):
         self.root = root
-        self.session = session
+        self.session = session  # type: ignore[assignment]
         self.config = config
         self.base_commit: str | None = base_commit
         self.container_id = f"local-{root.name}"
@@ -43,20 +43,30 @@ class LocalSandbox(AgentSandbox):
         try:
             snapshot_repo(repo_path, commit, workdir)
             config = replace(config or SandboxConfig(), workdir=str(workdir))
-            session = AgentSession(f"local-{root.name}", user="", workdir=str(workdir), base_commit=commit,
-                                   self_destruct=False, argv_prefix=[])
-            session.hello()
+            sandbox = cls(root, None, config, commit)
+            sandbox.session = sandbox._new_session()
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        return cls(root, session, config, commit)
+        return sandbox
+
+    def _new_session(self) -> AgentSession:
+        session = AgentSession(self.container_id, user="", workdir=self.config.workdir, base_commit=self.base_commit,
+                               argv_prefix=[])
+        try:
+            session.hello()
+        except BaseException:
+            session.kill()
+            raise
+        return session
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            self.session.close()
+            if self.session is not None:
+                self.session.close()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

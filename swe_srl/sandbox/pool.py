@@ -42,6 +42,9 @@ class SandboxPool:
     def imap(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[PoolResult[T, R]]:
         """Yield a :class:`PoolResult` per item as each finishes (submission is lazy: at most
         ``max_workers`` items are in flight)."""
+        from swe_srl.sandbox import reaper
+
+        reaper.install_handlers()  # from the caller's (main) thread: workers cannot install signal handlers
         it = iter(enumerate(items))
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="sandbox") as ex:
             pending: dict[Future, tuple[int, T]] = {}

@@ -27,29 +27,53 @@ from swe_srl.sandbox.spec import CONTAINER_KINDS, LABEL_KIND, LABEL_MANAGED, LAB
 log = logging.getLogger(__name__)
 
 _live: dict[str, Any] = {}
-_live_lock = threading.Lock()
-_installed = False
+_live_lock = threading.RLock()  # re-entrant: a signal handler may interrupt a holder in the main thread
+_atexit_installed = False
+_signals_installed = False
 _reaped = False
 _reap_lock = threading.Lock()
 _previous: dict[int, Any] = {}
 MANAGED_FILTER = {"label": f"{LABEL_MANAGED}=true"}
 
 
-def managed_containers(client: Any) -> list[Any]:
-    """Containers the project started (not merely containers of its images, which inherit the labels)."""
+@dataclass
+class ManagedContainer:
+    id: str
+    image: str
+    state: str
+    status: str
+    labels: dict[str, str]
+
+
+def managed_containers(client: Any) -> list[ManagedContainer]:
+    """Containers the project started (not merely containers of its images, which inherit the
+    labels). One list call, no per-container inspect: containers may vanish meanwhile."""
     out = []
-    for c in client.containers.list(all=True, filters=MANAGED_FILTER):
-        labels = c.labels or {}
+    for c in client.api.containers(all=True, filters=MANAGED_FILTER):
+        labels = c.get("Labels") or {}
         if labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_KIND) in CONTAINER_KINDS \
                 and labels.get(LABEL_OWNER):
-            out.append(c)
+            out.append(ManagedContainer(c["Id"], c.get("Image", "?"), c.get("State", "?"), c.get("Status", ""), labels))
     return out
 
+
+def _remove(client: Any, container_id: str) -> bool:
+    import docker
+
+    try:
+        client.api.remove_container(container_id, force=True)
+        return True
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as e:
+        if "already in progress" in str(e):
+            return False
+        raise
 
 def register(sandbox: Any) -> None:
     with _live_lock:
         _live[sandbox.container_id] = sandbox
-    _install_handlers()
+    install_handlers()
 
 
 def unregister(sandbox: Any) -> None:
@@ -83,15 +107,18 @@ def _handler(signum: int, frame: Any) -> None:
     # SIG_IGN: the signal was ignored before us; keep ignoring it.
 
 
-def _install_handlers() -> None:
-    global _installed
-    if _installed:
+def install_handlers() -> None:
+    """Install the atexit hook and (from the main thread only) the signal handlers, once each.
+
+    Called when a sandbox starts and by :class:`SandboxPool` in the caller's thread, so handlers
+    are in place even when every sandbox starts in a worker thread."""
+    global _atexit_installed, _signals_installed
+    if not _atexit_installed:
+        _atexit_installed = True
+        atexit.register(close_all)
+    if _signals_installed or threading.current_thread() is not threading.main_thread():
         return
-    _installed = True
-    atexit.register(close_all)
-    if threading.current_thread() is not threading.main_thread():
-        log.debug("sandbox started outside the main thread: signal handlers not installed (atexit still is)")
-        return
+    _signals_installed = True
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         prev = signal.getsignal(sig)
         if prev is _handler:
@@ -109,16 +136,8 @@ def reap_orphans(client: Any | None = None) -> list[str]:
     client = client or docker_client()
     removed = []
     for c in managed_containers(client):
-        owner = (c.labels or {}).get(LABEL_OWNER, "")
-        if owner_alive(owner) is False:
-            try:
-                c.remove(force=True)
-                removed.append(c.id)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as e:
-                if "already in progress" not in str(e):
-                    raise
+        if owner_alive(c.labels.get(LABEL_OWNER, "")) is False and _remove(client, c.id):
+            removed.append(c.id)
     return removed
 
 
@@ -150,14 +169,10 @@ def prune(*, images: bool = False, all: bool = False, client: Any | None = None)
     client = client or docker_client()
     report = PruneReport()
     for c in managed_containers(client):
-        labels = c.labels or {}
-        stale = owner_alive(labels.get(LABEL_OWNER, "")) is False or c.status in ("exited", "dead", "created")
+        stale = owner_alive(c.labels.get(LABEL_OWNER, "")) is False or c.state in ("exited", "dead", "created")
         if all or stale:
-            try:
-                c.remove(force=True)
+            if _remove(client, c.id):
                 report.containers.append(c.id)
-            except docker.errors.NotFound:
-                pass
         else:
             report.kept_containers += 1
     if images:

@@ -28,11 +28,11 @@ class AgentSession:
     """A running agent inside one container."""
 
     def __init__(self, container_id: str, *, user: str, workdir: str, base_commit: str | None,
-                 self_destruct: bool = True, docker: str = "docker", argv_prefix: list[str] | None = None):
+                 stop_file: str = "", docker: str = "docker", argv_prefix: list[str] | None = None):
         self.container_id = container_id
         if argv_prefix is None:
             argv_prefix = [docker, "exec", "-i", "-u", user, container_id]
-        argv = [*argv_prefix, "python3", "-c", AGENT_SOURCE, workdir, base_commit or "", "1" if self_destruct else "0"]
+        argv = [*argv_prefix, "python3", "-c", AGENT_SOURCE, workdir, base_commit or "", stop_file]
         self._lock = threading.Lock()
         self._buf = b""
         self._seq = 0

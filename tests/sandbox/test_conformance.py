@@ -166,3 +166,15 @@ def test_execute_dispatches_actions(any_sb):
 def test_tests_run_offline_as_the_unprivileged_user(any_sb):
     r = any_sb.run("python -m pytest -q tests 2>&1 | tail -1", timeout=60)
     assert "1 passed" in r.output
+
+
+def test_nonpositive_timeout_is_refused(any_sb):
+    with pytest.raises(ValueError):
+        any_sb.run("true", timeout=0)
+
+
+def test_a_killed_session_is_replaced(any_sb):
+    r = any_sb.run("pkill -KILL -f 'import base64' ; sleep 1")  # the agent's own source is in its argv
+    assert r.exit_code is None and "session was killed" in r.output
+    assert any_sb.run("echo back").output == "back\n"
+    assert any_sb.diff() == ""

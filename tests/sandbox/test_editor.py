@@ -143,3 +143,22 @@ def test_path_errors(sb):
     assert r.exit_code != 0 and "Unrecognized command frobnicate" in r.output
     r = ed(sb, command="view", path="/etc/shadow")
     assert r.exit_code != 0  # the unprivileged user cannot read it: an error observation, no crash
+
+
+def test_crlf_file_is_edited_with_lf_strings_and_keeps_crlf(sb):
+    sb.write_file("win.txt", b"one\r\ntwo\r\nthree\r\n")
+    path = f"{sb.workdir}/win.txt"
+    assert "     2\ttwo\n" in ed(sb, command="view", path=path).output
+    r = ed(sb, command="str_replace", path=path, old_str="one\ntwo", new_str="one\n2")
+    assert r.exit_code == 0 and sb.read_file("win.txt") == b"one\r\n2\r\nthree\r\n"
+    ed(sb, command="insert", path=path, insert_line=3, new_str="four")
+    assert sb.read_file("win.txt") == b"one\r\n2\r\nthree\r\nfour\r\n"
+    ed(sb, command="undo_edit", path=path)
+    assert sb.read_file("win.txt") == b"one\r\n2\r\nthree\r\n"
+
+
+def test_insert_keeps_the_files_tabs(sb):
+    sb.write_file("Makefile", "all:\n\techo hi\n")
+    ed(sb, command="insert", path=f"{sb.workdir}/Makefile", insert_line=2, new_str="\techo two")
+    assert sb.read_file("Makefile") == b"all:\n\techo hi\n\techo two\n"
+
