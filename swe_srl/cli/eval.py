@@ -1,13 +1,83 @@
-"""`swe-srl eval`: Grade predictions with the SWE-bench-style harness (issue 4)."""
+"""`swe-srl eval`: grade predictions with the SWE-bench-style harness (issue 4)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+HELP = """Grade predictions by running the repository's tests in fresh sandboxes.
+
+Writes DIR/<instance_id>/{patch.diff, eval.sh, test_output.txt, report.json} and
+DIR/report.json (SWE-bench's run-report keys). Finished instances are skipped on
+re-run; --rewrite-reports regrades the saved logs without containers.
+
+Examples:
+
+  swe-srl eval --tasks tasks.jsonl --predictions gold --run-id check
+
+  swe-srl eval --tasks tasks.jsonl --predictions out/predictions.jsonl --run-id exp1 --workers 2
+"""
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("eval", help="Grade predictions with the SWE-bench-style harness (issue 4). Not yet available.", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _eval(ctx: typer.Context) -> None:
-        from swe_srl.errors import NotYetAvailableError
+    @app.command("eval", help=HELP)
+    def eval_(
+        tasks_file: Path = typer.Option(..., "--tasks", help="Tasks (JSON, JSONL, parquet) or a hub dataset name."),
+        predictions: str = typer.Option(..., "--predictions", help="Predictions file (SWE-bench format), or gold, or empty."),
+        run_id: str = typer.Option(..., "--run-id", help="Name of this run (DIR defaults to runs/<run-id>)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/<run-id>)."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Instances evaluated at once."),
+        timeout: float = typer.Option(1800.0, "--timeout", help="Seconds the tests of one instance may take."),
+        repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Repository mirrors named owner__name."),
+        specs_dir: Optional[Path] = typer.Option(None, "--specs-dir", help="Environment specs (default sandboxes/specs)."),
+        instance_ids: Optional[str] = typer.Option(None, "--instance-ids", help="Comma-separated subset of instances."),
+        rewrite_reports: bool = typer.Option(False, "--rewrite-reports", help="Regrade saved logs (no containers)."),
+    ) -> None:
+        """Grade predictions with the SWE-bench-style harness."""
+        import re
 
-        raise NotYetAvailableError("`swe-srl eval` is not yet available in this version")
+        from swe_srl.cli.common import progress, summary
+        from swe_srl.errors import SweSrlError
+        from swe_srl.harness.run import EvalConfig, run_evaluation
+        from swe_srl.tasks.loading import load_predictions, load_tasks
+
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
+            raise SweSrlError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only")
+        ids = [i.strip() for i in instance_ids.split(",") if i.strip()] if instance_ids else None
+        tasks = load_tasks(str(tasks_file), instance_ids=ids)
+        if not tasks:
+            raise SweSrlError(f"{tasks_file}: no task instances" + (" with those --instance-ids" if ids else ""))
+        preds = load_predictions(predictions, tasks)
+        known = {t["instance_id"] for t in tasks}
+        preds = {k: v for k, v in preds.items() if k in known}
+        if not preds:
+            raise SweSrlError(f"{predictions}: no prediction matches an instance of {tasks_file}")
+        out_dir = out or Path("runs") / run_id
+        config = EvalConfig(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir, repos_dir=repos_dir)
+        counts = {"done": 0, "resolved": 0, "errors": 0, "skipped": 0}
+        with progress() as bar:
+            job = bar.add_task("eval", total=len(preds), status="")
+
+            def on_result(iid: str, verdict: dict, skipped: bool) -> None:
+                counts["done"] += 1
+                counts["skipped"] += int(skipped)
+                counts["resolved"] += int(bool(verdict.get("resolved")))
+                counts["errors"] += int(verdict.get("status") in ("infra_error", "timeout"))
+                bar.update(job, completed=counts["done"],
+                           status=f"resolved {counts['resolved']}/{counts['done']} · errors {counts['errors']}")
+
+            report = run_evaluation(tasks, preds, out_dir, config, rewrite_reports=rewrite_reports, on_result=on_result)
+        summary(f"eval {run_id}", [
+            ("instances", report["total_instances"]),
+            ("submitted", report["submitted_instances"]),
+            ("resolved", f"{report['resolved_instances']} ({100 * report['resolved_rate']:.1f}%)"),
+            ("unresolved", report["unresolved_instances"]),
+            ("  partially resolved", report["partially_resolved_instances"]),
+            ("  patch did not apply", report["patch_apply_failed_instances"]),
+            ("empty patches", report["empty_patch_instances"]),
+            ("errors (infra / timeout)", f"{report['infra_failure_instances']} / {report['timeout_instances']}"),
+            ("skipped (finished before)", report["skipped_finished_instances"]),
+            ("report", out_dir / "report.json"),
+        ])

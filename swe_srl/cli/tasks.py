@@ -1,13 +1,126 @@
-"""`swe-srl tasks`: Task instances: synthesize | validate (issue 4)."""
+"""`swe-srl tasks`: task instances: synthesize | validate (issue 4)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+HELP = """Task instances (SWE-bench schema): synthesize new ones, validate them.
+
+Examples:
+
+  swe-srl tasks synthesize --pypi more-itertools==10.5.0 --out tasks.jsonl --max 3
+
+  swe-srl tasks synthesize --repo ~/src/myproject --out tasks.jsonl --max 5
+
+  swe-srl tasks validate tasks.jsonl --repeat 2
+"""
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("tasks", help="Task instances: synthesize | validate (issue 4). Not yet available.", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _tasks(ctx: typer.Context) -> None:
-        from swe_srl.errors import NotYetAvailableError
+    tasks_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode="rich")
+    app.add_typer(tasks_app, name="tasks")
 
-        raise NotYetAvailableError("`swe-srl tasks` is not yet available in this version")
+    @tasks_app.command("synthesize")
+    def synthesize(
+        out: Path = typer.Option(..., "--out", help="Tasks JSONL to write (tasks of other repositories already in it are kept)."),
+        repo: Optional[Path] = typer.Option(None, "--repo", help="A local git repository (its HEAD is the base)."),
+        pypi: Optional[str] = typer.Option(None, "--pypi", help="A PyPI source distribution, NAME==VERSION."),
+        max_tasks: int = typer.Option(5, "--max", min=1, help="Stop after this many tasks."),
+        max_tries: Optional[int] = typer.Option(None, "--max-tries", min=1, help="Mutations to try at most (default max(20, 10 x --max))."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the mutation order."),
+        pip: list[str] = typer.Option([], "--pip", help="Extra requirement for the environment (repeatable)."),
+        python: str = typer.Option("3.11", "--python", help="Python version of the sandbox."),
+        kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated mutation kinds (default: all)."),
+        cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where repository mirrors go (default ~/.cache/swe-srl)."),
+    ) -> None:
+        """Make SWE-smith-style instances from procedural bugs (real test runs in sandboxes)."""
+        from swe_srl.cli.common import console, progress, summary
+        from swe_srl.errors import SweSrlError
+        from swe_srl.io import write_json, write_jsonl
+        from swe_srl.tasks.loading import load_tasks
+        from swe_srl.tasks.mutate import KINDS
+        from swe_srl.tasks.synthesize import synthesize_pypi, synthesize_repo
+
+        if (repo is None) == (pypi is None):
+            raise SweSrlError("give exactly one of --repo PATH or --pypi NAME==VERSION")
+        kind_list = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else KINDS
+        unknown = [k for k in kind_list if k not in KINDS]
+        if unknown:
+            raise SweSrlError(f"--kinds: unknown kind(s) {', '.join(unknown)} (valid: {', '.join(KINDS)})")
+        existing = load_tasks(out) if out.is_file() else []
+        budget = max_tries if max_tries is not None else max(20, 10 * max_tasks)
+        with progress() as bar:
+            job = bar.add_task("synthesize", total=budget, status="starting")
+
+            def on_try(stats) -> None:
+                bar.update(job, completed=stats.tried, status=f"kept {stats.kept} · no-op {stats.no_op} · "
+                           f"break-all {stats.broke_everything} · hang {stats.hang}")
+
+            def log(msg: str) -> None:
+                if not msg.startswith("Step "):
+                    bar.update(job, status=msg[:70])
+
+            kw = dict(max_tasks=max_tasks, max_tries=max_tries, seed=seed, cache_dir=cache_dir, extra_pip=pip,
+                      python=python, kinds=kind_list, log=log, on_try=on_try)
+            if pypi:
+                new, stats = synthesize_pypi(pypi, **kw)
+            else:
+                new, stats = synthesize_repo(repo, **kw)
+        new_ids = {t["instance_id"] for t in new}
+        repos = {t["repo"] for t in new}
+        kept_old = [t for t in existing if t["instance_id"] not in new_ids]
+        n = write_jsonl(out, [*kept_old, *new])
+        stats_path = out.with_name(out.name + ".stats.json")
+        write_json(stats_path, {"source": pypi or str(repo), "repos": sorted(repos), **stats.as_dict()})
+        summary("tasks synthesize", [
+            ("source", pypi or repo), ("baseline", f"{stats.baseline_passed} passed, {stats.baseline_failed} failed "
+                                                    f"in {stats.baseline_s:.1f}s"),
+            ("mutations tried", stats.tried), ("kept", stats.kept), ("dropped: no-op", stats.no_op),
+            ("dropped: break everything", stats.broke_everything), ("dropped: hang", stats.hang),
+            ("kinds kept", ", ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items())) or "-"),
+            ("tasks in file", n), ("written", out), ("stats", stats_path),
+        ])
+        if not new:
+            console.print("[yellow]no task kept[/]: try --max-tries or another --seed")
+
+    @tasks_app.command("validate")
+    def validate(
+        tasks_file: Path = typer.Argument(..., help="Tasks (JSON, JSONL or parquet)."),
+        repeat: int = typer.Option(1, "--repeat", min=1, help="Gold runs per instance (>1 flags flaky tests)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Folder for the runs and validation.json (default runs/validate-<name>)."),
+        workers: int = typer.Option(1, "--workers", min=1),
+        timeout: float = typer.Option(1800.0, "--timeout", help="Seconds per test run."),
+        repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Mirrors named owner__name."),
+        specs_dir: Optional[Path] = typer.Option(None, "--specs-dir", help="Environment specs (default sandboxes/specs)."),
+        write_valid: Optional[Path] = typer.Option(None, "--write-valid", help="Also write the valid tasks to this JSONL."),
+    ) -> None:
+        """Run gold (N times) and empty patches; write the verdict per instance."""
+        from swe_srl.cli.common import progress, summary
+        from swe_srl.io import write_jsonl
+        from swe_srl.tasks.loading import load_tasks
+        from swe_srl.tasks.validate import VALIDATION, validate_tasks
+
+        tasks = load_tasks(tasks_file)
+        out_dir = out or Path("runs") / f"validate-{tasks_file.stem}"
+        total = len(tasks) * (repeat + 1)
+        with progress() as bar:
+            job = bar.add_task("validate", total=total, status="")
+            done = {"n": 0}
+
+            def on_result(phase: str, iid: str, verdict: dict, skipped: bool) -> None:
+                done["n"] += 1
+                bar.update(job, completed=done["n"], status=f"{phase}: {iid[:40]} {verdict.get('status')}")
+
+            report = validate_tasks(tasks, out_dir, repeat=repeat, workers=workers, timeout=timeout,
+                                    specs_dir=specs_dir, repos_dir=repos_dir, on_result=on_result)
+        if write_valid:
+            valid = set(report["valid_ids"])
+            write_jsonl(write_valid, [t for t in tasks if t["instance_id"] in valid])
+        summary("tasks validate", [
+            ("instances", report["total"]), ("gold runs each", repeat),
+            *[(k, v) for k, v in sorted(report["counts"].items())],
+            ("verdicts", out_dir / VALIDATION), *([("valid tasks", write_valid)] if write_valid else []),
+        ])

@@ -25,6 +25,7 @@ and other stages reuse; outputs are cached by the mirror and image caches.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -216,6 +217,7 @@ class SynthesisStats:
     broke_everything: int = 0
     hang: int = 0
     not_rendered: int = 0
+    sandbox_restarts: int = 0
     same_function: int = 0
     baseline_passed: int = 0
     baseline_failed: int = 0
@@ -274,16 +276,41 @@ def synthesize(
     tasks: list[dict[str, Any]] = []
     max_tries = max_tries if max_tries is not None else max(20, 10 * max_tasks)
     config = SandboxConfig(network=env_spec.network, memory="4g", command_timeout=600)
-    with DockerSandbox.start(image, config, run_id=f"synth-{label}") as sb:
-        sb.run("export PYTHONDONTWRITEBYTECODE=1")
+    from swe_srl.sandbox import SandboxError
 
-        def run_suite(timeout: float) -> tuple[dict[str, str], str, bool, float]:
-            t = time.monotonic()
-            res = sb.run(f"{cmd} > {out_file} 2>&1", timeout=timeout)
-            dt = time.monotonic() - t
-            text = sb.read_file(out_file).decode("utf-8", "replace")
-            return parse(text), text, res.timed_out, dt
+    state: dict[str, Any] = {"sb": None}
 
+    def sandbox() -> Any:
+        if state["sb"] is None:
+            state["sb"] = DockerSandbox.start(image, config, run_id=f"synth-{label}")
+            state["sb"].run("export PYTHONDONTWRITEBYTECODE=1")
+        return state["sb"]
+
+    def run_suite(timeout: float, mutation: Any = None) -> tuple[dict[str, str], str, bool, float]:
+        """One run of the suite (with ``mutation`` applied); a sandbox that dies
+        under it is replaced and the run retried once."""
+        for attempt in (1, 2):
+            sb = sandbox()
+            try:
+                if mutation is not None:
+                    sb.write_file(mutation.path, mutation.mutated)
+                t = time.monotonic()
+                res = sb.run(f"{cmd} > {out_file} 2>&1", timeout=timeout)
+                dt = time.monotonic() - t
+                text = sb.read_file(out_file).decode("utf-8", "replace")
+                if mutation is not None:
+                    sb.write_file(mutation.path, mutation.original)
+                return parse(text), text, res.timed_out, dt
+            except SandboxError:
+                stats.sandbox_restarts += 1
+                with contextlib.suppress(Exception):
+                    state["sb"].close()
+                state["sb"] = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    try:
         log("baseline run of the test suite")
         base_status, base_log, timed_out, base_s = run_suite(run_timeout or 900)
         if timed_out:
@@ -310,11 +337,7 @@ def synthesize(
                 stats.not_rendered += 1
                 continue
             stats.tried += 1
-            sb.write_file(mutation.path, mutation.mutated)
-            try:
-                status, text, hung, _ = run_suite(timeout)
-            finally:
-                sb.write_file(mutation.path, mutation.original)
+            status, text, hung, _ = run_suite(timeout, mutation)
             if on_try:
                 on_try(stats)
             if hung:
@@ -364,6 +387,9 @@ def synthesize(
             log(f"kept {iid}: {len(broken)} failing, {len(p2p)} passing")
             if on_kept:
                 on_kept(task)
+    finally:
+        if state["sb"] is not None:
+            state["sb"].close()
     return tasks, stats
 
 
@@ -417,3 +443,41 @@ def synthesize_repo(
     spec = spec or default_spec(extra_pip, python=python, src_layout=_src_layout(mirror, head))
     return synthesize(mirror, head, repo=f"local/{name}", label=f"local__{name}.{head[:7]}", spec=spec,
                       max_tasks=max_tasks, max_tries=max_tries, seed=seed, kinds=kinds, log=log, **kw)
+
+
+def synthesize_pypi_cached(
+    requirements: list[str] | tuple[str, ...],
+    *,
+    max_tasks: int = 2,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    log: Log = _quiet,
+) -> list[dict[str, Any]]:
+    """Tasks from several PyPI sdists, cached as JSONL in ``<cache>/tasks/``.
+
+    The cached file is reused while every task's mirror still holds its base
+    commit (commits are deterministic, so a rebuilt mirror matches). This is
+    the fixture other stages' tests use::
+
+        from swe_srl.tasks.synthesize import synthesize_pypi_cached
+        tasks = synthesize_pypi_cached(["boltons==24.0.0", "more-itertools==10.5.0"], max_tasks=2)
+    """
+    from swe_srl.io import write_jsonl
+    from swe_srl.tasks.loading import load_tasks
+
+    root = Path(cache_dir) if cache_dir else cache_root()
+    key = hashlib.sha256(repr((sorted(requirements), max_tasks, seed, KINDS, DEFAULT_TEST_CMD, DEFAULT_PIP)).encode()).hexdigest()[:12]
+    path = root / "tasks" / f"synth-{key}.jsonl"
+    if path.is_file():
+        tasks = load_tasks(path)
+        ok = all(Path(t["repo_path"]).exists() and subprocess.run(
+            ["git", "cat-file", "-e", f"{t['base_commit']}^{{commit}}"], cwd=t["repo_path"],
+            stderr=subprocess.DEVNULL).returncode == 0 for t in tasks)
+        if ok and tasks:
+            return tasks
+    tasks: list[dict[str, Any]] = []
+    for req in requirements:
+        new, _ = synthesize_pypi(req, max_tasks=max_tasks, seed=seed, cache_dir=cache_dir, log=log)
+        tasks += new
+    write_jsonl(path, tasks)
+    return tasks
