@@ -348,8 +348,7 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir
     validation = _dataclass_section(ValidationOptions, data.get("validation"), f"{source}: validation")
 
     def resolve(p: str) -> str:
-        path = Path(str(p)).expanduser()
-        return str(path)
+        return str(Path(str(p)).expanduser().absolute())
 
     return TrainConfig(
         method=method,
