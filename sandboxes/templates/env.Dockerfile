@@ -13,7 +13,7 @@ RUN (id -u $user >/dev/null 2>&1 || useradd -m -u $uid -s /bin/bash $user) \
 COPY wheelhouse /opt/wheelhouse
 RUN PY=$$(command -v python$python || command -v python3) \
  && "$$PY" -m venv /opt/venv \
- && PIP_NO_INDEX=1 /opt/venv/bin/pip install -q --no-index --find-links /opt/wheelhouse $requirements \
+ && PIP_NO_INDEX=1 /opt/venv/bin/pip install -q --no-index --find-links /opt/wheelhouse --upgrade $requirements \
  && chown -R $user:$user /opt/venv
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/venv PIP_FIND_LINKS=/opt/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -10,9 +10,11 @@
   to that commit only, owned by the user), the spec's install commands run at
   build with ``--network none``.
 - The wheelhouse is filled on the host with ``pip download --only-binary
-  --python-version`` when every requirement has a wheel for the target, else
-  by ``pip wheel`` in a throw-away container of the same base image (network
-  and the host CA bundle for that step only; compilers installed on demand).
+  --python-version`` when the host runs the target Python (environment markers
+  are evaluated with the running interpreter) and every requirement has a
+  wheel; else by ``pip wheel`` in a throw-away container of the same base image
+  (network and the host CA bundle for that step only; compilers installed on
+  demand).
 
 Every image carries ``swe-srl.managed=true`` and its content hash
 (``swe-srl.content-hash``); an image whose hash label matches is never rebuilt.
@@ -250,7 +252,7 @@ def requirements(spec: EnvSpec) -> list[str]:
     """The spec's packages plus what an offline ``pip install -e .`` needs."""
     reqs = list(spec.pip_packages)
     names = {re.split(r"[<>=!~\[; ]", r.strip(), 1)[0].lower() for r in reqs}
-    for extra in ("setuptools", "wheel"):
+    for extra in ("pip", "setuptools", "wheel"):  # a current pip: old bundled ones lack PEP 660 editables
         if extra not in names:
             reqs.append(extra)
     return reqs
@@ -261,7 +263,7 @@ def build_wheelhouse(spec: EnvSpec, base_image: str, *, log: Log = _quiet) -> Pa
     client = docker_client()
     base_id = client.images.get(base_image).id
     reqs = requirements(spec)
-    key = sha256(RECIPE_VERSION, "wheelhouse", base_id, reqs)[:16]
+    key = sha256(RECIPE_VERSION, "wheelhouse-2", base_id, reqs)[:16]
     out = cache_dir() / "wheelhouses" / key
     if (out / ".complete").is_file():
         return out
@@ -288,6 +290,10 @@ def build_wheelhouse(spec: EnvSpec, base_image: str, *, log: Log = _quiet) -> Pa
 def _download_on_host(spec: EnvSpec, reqs: list[str], dest: Path, log: Log) -> bool:
     """``pip download`` of wheels for the target Python; False when some requirement has no wheel."""
     if spec.base_image:  # a foreign image: its Python and glibc are unknown here
+        return False
+    if spec.python != f"{sys.version_info.major}.{sys.version_info.minor}":
+        # pip evaluates environment markers (`tomli; python_version < "3.11"`) with the running
+        # interpreter even under --python-version: resolve with the target's own pip instead.
         return False
     release = RELEASES.get(spec.python, "bookworm")
     arch = platform.machine()
