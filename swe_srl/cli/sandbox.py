@@ -109,10 +109,11 @@ def register(app: typer.Typer) -> None:
         images = []
         for im in client.images.list(filters=MANAGED_FILTER):
             lb = im.labels or {}
-            images.append({"tag": im.tags[0] if im.tags else im.short_id, "id": im.short_id,
-                           "kind": lb.get(LABEL_KIND, "?"), "python": lb.get(LABEL_PYTHON, ""),
-                           "repo": lb.get(LABEL_REPO, ""), "size_mb": round((im.attrs.get("Size") or 0) / 1e6),
-                           "created": (im.attrs.get("Created") or "")[:19]})
+            for tag in im.tags or [f"<untagged {im.short_id.split(':')[-1]}>"]:  # one row per tag
+                images.append({"tag": tag, "id": im.short_id, "kind": lb.get(LABEL_KIND, "?"),
+                               "python": lb.get(LABEL_PYTHON, ""), "repo": lb.get(LABEL_REPO, ""),
+                               "size_mb": round((im.attrs.get("Size") or 0) / 1e6),
+                               "created": (im.attrs.get("Created") or "")[:19]})
         containers = []
         for c in managed_containers(client):
             lb = c.labels
