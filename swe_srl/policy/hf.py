@@ -31,10 +31,10 @@ class HFPolicy(BasePolicy):
         merge_adapter: bool = False,
     ):
         super().__init__(sampling)
+        base_dir, found_adapter = resolve_model_dir(path)  # bad paths fail before torch loads
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        base_dir, found_adapter = resolve_model_dir(path)
         adapter_dir = Path(adapter) if adapter else found_adapter
         self.path = str(path)
         self.base_dir = base_dir
