@@ -13,7 +13,9 @@ from typing import Any, Sequence
 
 from swe_srl.trajectories.models import Action
 
-__all__ = ["TOY_ACTIONS", "toy_rows", "save_toy_dataset"]
+__all__ = ["TOY_ACTIONS", "SHORT_SYSTEM", "toy_rows", "short_rows", "save_toy_dataset"]
+
+SHORT_SYSTEM = "Reply with <think>...</think> then exactly one function call."
 
 TOY_ACTIONS: list[Action] = [
     Action("bash", {"command": "ls"}),
@@ -50,6 +52,27 @@ def toy_rows(n: int, *, actions: Sequence[Action] | None = None, thought: str = 
             "step_index": 0,
             "num_steps": 1,
             "tool": action.tool,
+        })
+    return rows
+
+
+def short_rows(actions: Sequence[Action | str], n: int, *, prefix: str = "t", thought: str = "go") -> list[dict[str, Any]]:
+    """Rows with a two-line prompt (fast on CPU); row i has ``actions[i % len(actions)]``
+    (a string is a bash command) and the task ``Task {i % 7}``."""
+    rows = []
+    for i in range(n):
+        a = actions[i % len(actions)]
+        a = a if isinstance(a, Action) else Action("bash", {"command": a})
+        rendered = a.render()
+        rows.append({
+            "prompt": [{"role": "system", "content": SHORT_SYSTEM}, {"role": "user", "content": f"Task {i % 7}: next step?"}],
+            "expert_action": rendered,
+            "expert_thought": thought,
+            "completion": [{"role": "assistant", "content": f"<think>{thought}</think>\n{rendered}"}],
+            "trajectory_id": f"{prefix}-{i}",
+            "step_index": 0,
+            "num_steps": 1,
+            "tool": a.tool,
         })
     return rows
 

@@ -1,0 +1,232 @@
+"""Training on the tiny local model: SFT and SRL end to end through the CLI,
+LoRA save/resume/load, dynamic sampling, and a real GRPO learning check."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swe_srl.train.toy import save_toy_dataset as save_dataset
+from swe_srl.train.toy import short_rows
+from swe_srl.trajectories.models import Action
+
+pytestmark = pytest.mark.model
+
+# SFT warm start: the format plus four different actions, so the policy samples all of them.
+MIX = ["ls", "git status", Action("str_replace_editor", {"command": "view", "path": "/testbed/setup.py"}),
+       "python -m pytest -x -q tests/test_core.py"]
+TARGET = "ls"  # the learnable fixed expert action for the GRPO check
+
+
+def run_cli(args: list[str]):
+    from typer.testing import CliRunner
+
+    from swe_srl.cli import app
+
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    return result
+
+
+def write_config(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def datasets_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    save_dataset(root / "mix", short_rows(MIX, 32), short_rows(MIX, 4, prefix="v"))
+    save_dataset(root / "target", short_rows([TARGET], 16), short_rows([TARGET], 4, prefix="v"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def sft_model(tiny_model, datasets_dir, tmp_path_factory) -> Path:
+    """The SFT baseline, run through `swe-srl train` (full fine-tuning): the warm start of the GRPO tests."""
+    out = tmp_path_factory.mktemp("sft") / "run"
+    cfg = write_config(out.parent / "sft.yaml", {
+        "method": "sft", "model": str(tiny_model), "dataset": str(datasets_dir / "mix"), "output_dir": str(out),
+        "lora": None, "validation": {"every_steps": 120, "max_samples": 4, "max_new_tokens": 32},
+        "learning_rate": 2e-3, "lr_scheduler_type": "constant", "per_device_train_batch_size": 8, "max_steps": 120,
+        "logging_steps": 20, "save_strategy": "no", "use_cpu": True, "seed": 0, "disable_tqdm": True,
+    })
+    res = run_cli(["train", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert (out / "model" / "model.safetensors").exists() and (out / "model" / "tokenizer.json").exists()
+    return out
+
+
+def test_sft_baseline_learns_the_format(sft_model):
+    recs = metrics(sft_model)
+    losses = [r["loss"] for r in recs if "loss" in r]
+    assert losses[-1] < losses[0] / 5
+    val = [r for r in recs if "validation/similarity" in r]
+    assert val and val[-1]["validation/format_failure_rate"] == 0.0 and val[-1]["validation/similarity"] > 0.5
+    summary = json.loads((sft_model / "summary.json").read_text())
+    assert summary["method"] == "sft" and summary["global_step"] == 120
+    assert {Path(p).name for p in summary["plots"]} >= {"loss.png", "validation.png"}
+    assert yaml.safe_load((sft_model / "config.yaml").read_text())["format"] == "swe-srl.train/v1"
+
+
+def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(sft_model, datasets_dir, tmp_path):
+    out = tmp_path / "srl"
+    cfg = write_config(tmp_path / "srl.yaml", {
+        "method": "srl", "model": str(sft_model / "model"), "dataset": str(datasets_dir / "mix"), "output_dir": str(out),
+        "lora": {"r": 4, "lora_alpha": 8, "target_modules": "all-linear"},
+        "srl": {"epsilon": 1e-6, "max_refill_rounds": 1},
+        "validation": {"every_steps": 2, "max_samples": 4, "max_new_tokens": 32},
+        "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 32, "learning_rate": 1e-4,
+        "max_steps": 2, "save_steps": 2, "use_cpu": True, "seed": 0, "disable_tqdm": True,
+    })
+    res = run_cli(["train", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    # re-running over existing checkpoints without --resume is refused with one line
+    res = run_cli(["train", "--config", str(cfg), "max_steps=3"])
+    assert res.exit_code != 0
+    res = run_cli(["train", "--config", str(cfg), "max_steps=3", "save_steps=1", "--resume"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["global_step"] == 3 and summary["resumed_from"].endswith("checkpoint-2")
+    steps = [r["step"] for r in metrics(out) if "reward" in r]
+    assert steps == [1, 2, 3]  # the resumed run continued at step 3 and appended
+    recs = metrics(out)
+    assert any("dynamic_sampling/drop_fraction" in r for r in recs)
+    assert any("srl/format_failure_rate" in r for r in recs)
+    assert any("validation/similarity" in r for r in recs)
+    for name in ("reward.png", "dynamic_sampling.png", "format_failure.png", "validation.png"):
+        assert (out / "plots" / name).stat().st_size > 1000
+    adapter = out / "adapter"
+    assert (adapter / "adapter_config.json").exists()
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(sft_model / "model")
+    model = PeftModel.from_pretrained(base, adapter)
+    assert any("lora_A" in n for n, _ in model.named_parameters())
+
+    from swe_srl.policy import load_policy
+
+    policy = load_policy(f"hf:{adapter}", max_tokens=24, temperature=0.0)
+    out_text = policy.propose(short_rows([TARGET], 1)[0]["prompt"], n=1)
+    assert len(out_text) == 1 and isinstance(out_text[0], str)
+
+
+def _sampled_reward(model_dir: Path, n: int = 64, seed: int = 123) -> float:
+    """Mean SRL reward of n temperature-1 samples for the target prompts (fixed seed)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from swe_srl.rewards.reward import srl_reward
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    rows = short_rows([TARGET], 8)
+    texts = [tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in rows]
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(seed)
+    completions = []
+    with torch.no_grad():
+        for _ in range(n // len(rows)):
+            out = model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=32,
+                                 pad_token_id=tok.pad_token_id)
+            completions += tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    rewards = srl_reward(completions, [rows[0]["expert_action"]] * len(completions))
+    return statistics.mean(rewards)
+
+
+def test_grpo_learns_a_fixed_expert_action(sft_model, datasets_dir, tmp_path):
+    """LEARNING: from the SFT warm start (which samples four actions), 30 seeded GRPO
+    steps towards a fixed expert action raise the mean reward clearly."""
+    from swe_srl.train.config import config_from_dict
+    from swe_srl.train.runner import run_training
+
+    out = tmp_path / "learn"
+    cfg = config_from_dict({
+        "method": "srl", "model": str(sft_model / "model"), "dataset": str(datasets_dir / "target"), "output_dir": str(out),
+        "lora": None, "srl": {"epsilon": 1e-6, "max_refill_rounds": 1}, "validation": {"every_steps": 0},
+        "num_generations": 8, "per_device_train_batch_size": 32, "max_completion_length": 32,
+        "learning_rate": 5e-4, "lr_scheduler_type": "constant", "max_steps": 30, "save_strategy": "no",
+        "use_cpu": True, "seed": 0, "disable_tqdm": True,
+    })
+    before = _sampled_reward(sft_model / "model")
+    run_training(cfg)
+    after = _sampled_reward(out / "model")
+    rewards = [r["reward"] for r in metrics(out) if "reward" in r]
+    first, last = statistics.mean(rewards[:6]), statistics.mean(rewards[-6:])
+    print(f"sampled reward before {before:.3f} after {after:.3f}; train reward first6 {first:.3f} last6 {last:.3f}")
+    assert after > before + 0.05
+    assert last > first + 0.03
+
+
+def test_dynamic_sampling_drops_exactly_the_zero_variance_groups(tiny_model, tmp_path):
+    """A reward that is constant for some prompts: exactly those groups are dropped and refilled."""
+    from swe_srl.train.config import config_from_dict
+    from swe_srl.train.runner import run_training
+
+    rows = short_rows(["ls"], 8)
+    for i, r in enumerate(rows):
+        r["trajectory_id"] = ("const" if i % 2 == 0 else "var") + f"-{i}"
+    save_dataset(tmp_path / "data", rows, rows[:2])
+    calls = []
+
+    def reward(completions, trajectory_id, **kwargs):
+        out = []
+        for c, tid in zip(completions, trajectory_id):
+            text = c[0]["content"] if isinstance(c, list) else c
+            out.append(0.5 if tid.startswith("const") else (len(text) % 7) / 7.0)
+        calls.append((list(trajectory_id), out))
+        return out
+
+    cfg = config_from_dict({
+        "method": "srl", "model": str(tiny_model), "dataset": str(tmp_path / "data"), "output_dir": str(tmp_path / "run"),
+        "lora": None, "srl": {"epsilon": 0.0, "max_refill_rounds": 3}, "validation": {"every_steps": 0},
+        "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 16, "max_steps": 3,
+        "save_strategy": "no", "use_cpu": True, "seed": 0, "disable_tqdm": True, "learning_rate": 1e-5,
+    })
+    summary, trainer = run_training(cfg, reward_funcs=[reward])
+    history = trainer.dynamic_sampling_history
+    assert len(history) == 3
+    n_const_groups = n_dropped = 0
+    for h in history:
+        for rnd in h["rounds"]:
+            for keep, rewards, rid in zip(rnd["keep"], rnd["rewards"], rnd["ids"]):
+                const = rid.startswith("const")
+                n_const_groups += const
+                n_dropped += not keep
+                assert keep == (len(set(rewards)) > 1), (rid, rewards)
+                assert not (const and keep)
+        assert h["dropped_total"] == sum(not k for rnd in h["rounds"] for k in rnd["keep"])
+        chosen = h["chosen_ids_local"]
+        assert len(chosen) == 2
+        kept_var = [c for c in chosen if c.startswith("var")]
+        assert len(kept_var) == 2 - h["unfilled"]
+        assert h["refilled"] == sum(1 for r, g in h["chosen_local"] if r > 0 and h["rounds"][r]["keep"][g])
+    assert n_const_groups > 0 and n_dropped >= n_const_groups
+    # the reward function saw exactly the groups recorded (first batch + refills)
+    assert sum(len(ids) for ids, _ in calls) == 4 * sum(len(rnd["keep"]) for h in history for rnd in h["rounds"])
+    recs = [r for r in metrics(tmp_path / "run") if "dynamic_sampling/drop_fraction" in r]
+    assert [r["dynamic_sampling/drop_fraction"] for r in recs] == [h["dropped_first"] / h["groups"] for h in history]
+    assert summary["dynamic_sampling"]["groups_dropped_total"] == sum(h["dropped_total"] for h in history)
+
+
+def test_select_groups_uses_population_std_and_epsilon():
+    import torch
+
+    from swe_srl.train.grpo import select_groups
+
+    r = torch.tensor([0.3] * 4 + [0.0, 0.0, 0.0, 0.1] + [1.0, -1.0, 1.0, -1.0])
+    assert select_groups(r, 4, 0.0).tolist() == [False, True, True]
+    # population std of [0, 0, 0, .1] is 0.0433 (sample std would be 0.05)
+    assert select_groups(r, 4, 0.045).tolist() == [False, False, True]
+    assert select_groups(r, 4, 0.04).tolist() == [False, True, True]
