@@ -14,6 +14,7 @@ failures (no engine, a dead container) raise :class:`SandboxError`.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from typing import Any
@@ -145,19 +146,17 @@ def _short(e: Exception) -> str:
     return str(e).strip().splitlines()[0][:300]
 
 
-_clients: dict[int, Any] = {}
+_local = threading.local()
 
 
 def _client() -> Any:
-    """One docker-py client per thread (requests sessions are not shared across threads)."""
-    import threading
-
+    """One docker-py client per thread (requests sessions are not shared across threads; a
+    thread's client goes away with the thread)."""
     from swe_srl.sandbox.images import docker_client
 
-    key = threading.get_ident()
-    client = _clients.get(key)
+    client = getattr(_local, "client", None)
     if client is None:
-        client = _clients[key] = docker_client()
+        client = _local.client = docker_client()
     return client
 
 

@@ -191,6 +191,7 @@ def ensure_base_image(python: str = DEFAULT_PYTHON, *, force: bool = False, log:
             raise SandboxError("debootstrap is not installed (apt-get install debootstrap, or `make setup`)")
         t0 = time.time()
         workroot = Path(os.environ.get("SWE_SRL_BUILD_TMP", "/var/tmp"))
+        _remove_stale_rootfs(workroot)
         with tempfile.TemporaryDirectory(prefix="swe-srl-rootfs-", dir=workroot) as tmp:
             root = Path(tmp) / "rootfs"
             release = definition["release"]
@@ -225,6 +226,16 @@ def ensure_base_image(python: str = DEFAULT_PYTHON, *, force: bool = False, log:
                 tar.wait()
         log(f"built {tag} in {time.time() - t0:.0f}s")
     return tag
+
+
+def _remove_stale_rootfs(workroot: Path, max_age_s: float = 3 * 3600) -> None:
+    """Root file systems left by a build that was killed (a live build is never this old)."""
+    for d in workroot.glob("swe-srl-rootfs-*"):
+        try:
+            if time.time() - d.stat().st_mtime > max_age_s:
+                shutil.rmtree(d, ignore_errors=True)
+        except FileNotFoundError:
+            pass
 
 
 def resolve_base_image(spec: EnvSpec, *, log: Log = _quiet) -> str:

@@ -59,7 +59,17 @@ class AgentSession:
             except (BrokenPipeError, OSError):
                 raise SandboxError(f"sandbox {self.container_id[:12]}: the session has ended{self._stderr()}") from None
             line = self._readline(time.monotonic() + deadline_s)
-        resp = json.loads(line)
+        try:
+            resp = json.loads(line)
+        except ValueError:
+            text = line.decode("utf-8", "replace").strip()[:300]
+            if self.proc.poll() is None:
+                try:
+                    self.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass
+            raise SandboxError(f"sandbox {self.container_id[:12]}: the session did not start: {text}"
+                               f"{self._stderr()}") from None
         if "error" in resp and op != "hello":
             raise _AgentError(resp["error"])
         if "error" in resp:
