@@ -410,7 +410,8 @@ def render_dockerfile(values: dict[str, str]) -> str:
     try:
         template = path.read_text()
     except FileNotFoundError:
-        raise SandboxError(f"{path}: the environment Dockerfile template is missing") from None
+        raise SandboxError(f"{path}: the environment Dockerfile template is missing (set SWE_SRL_SANDBOXES to "
+                           "the project's sandboxes/ folder)") from None
     try:
         return Template(template).substitute(values)
     except (KeyError, ValueError) as e:

@@ -189,7 +189,11 @@ def sandboxes_dir() -> Path:
     env = os.environ.get("SWE_SRL_SANDBOXES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "sandboxes"
+    beside = Path(__file__).resolve().parents[2] / "sandboxes"  # a source checkout (editable install)
+    if beside.is_dir():
+        return beside
+    here = Path.cwd() / "sandboxes"
+    return here if here.is_dir() else beside
 
 
 def process_start_time(pid: int) -> str | None:
