@@ -113,3 +113,24 @@ def test_policy_generate_with_replay_action_is_executed_verbatim(calc, calc_task
     result = Agent(Carrier(), sandbox, calc_task, AgentConfig(max_steps=1)).run()
     assert result.exit_reason == "step_limit"
     assert result.trajectory.steps[0].observation == "</parameter>"
+
+
+def test_prompts_shrink_to_fit_the_model(calc, calc_task, sandbox):
+    """With a context window, older rounds (then the task text) give way so the prompt fits."""
+
+    class Windowed(calc.Scripted):
+        max_context = None
+
+        def count_tokens(self, messages):
+            return sum(len(m["content"]) for m in messages) // 4
+
+    steps = [calc.call("bash", command=f"seq {i * 300} | tail -c 1200") for i in range(1, 5)] + [calc.call("submit")]
+    policy = Windowed(steps)
+    two_rounds = AgentConfig(context_steps=2, max_observation_chars=4000)
+    one_round_budget = policy.count_tokens(build_prompt(calc_task["problem_statement"], [], context_steps=2)) + 400
+    result = Agent(policy, sandbox, calc_task, AgentConfig(**{**two_rounds.to_dict(), "max_prompt_tokens": one_round_budget})).run()
+    assert result.exit_reason == "submitted"
+    for prompt in policy.prompts:
+        assert policy.count_tokens(prompt) <= one_round_budget
+    last = policy.prompts[-1][1]["content"]
+    assert '<step index="4">' in last and '<step index="3">' not in last  # one round kept, not two
