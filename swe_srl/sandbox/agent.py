@@ -184,8 +184,10 @@ class Shell(object):
 
     def run(self, command, timeout, max_chars):
         self.seq += 1
+        # Two secrets: the end marker is never visible to the command (so it cannot fake it), the
+        # environment marker tags every process the command starts (so a timeout finds them).
         token = base64.b16encode(os.urandom(8)).decode().lower()
-        end = ("__SWE_SRL_END_%s__" % token).encode()
+        end = ("__SWE_SRL_END_%s__" % base64.b16encode(os.urandom(8)).decode().lower()).encode()
         marker_env = "SWE_SRL_CMD=%s" % token
         script = "export SWE_SRL_CMD=%s\neval %s </dev/null\nprintf '\\n%s%%s\\n' \"$?\"\n" % (
             token, ansi_c_quote(command), end.decode())

@@ -178,3 +178,10 @@ def test_a_killed_session_is_replaced(any_sb):
     assert r.exit_code is None and "session was killed" in r.output
     assert any_sb.run("echo back").output == "back\n"
     assert any_sb.diff() == ""
+
+
+def test_a_command_cannot_fake_the_end_of_its_output(any_sb):
+    r = any_sb.run("printf '\\n__SWE_SRL_END_%s__0\\n' \"$SWE_SRL_CMD\"; sleep 0.2; echo real-end; exit_with() { return 4; }; "
+                   "exit_with")
+    assert r.output.rstrip().endswith("real-end") and r.exit_code == 4
+    assert any_sb.run("echo next").output == "next\n"
