@@ -20,6 +20,7 @@ listed in ``empty_patch_ids`` *and* graded like any other prediction.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,25 @@ def is_finished(verdict: dict[str, Any] | None) -> bool:
     return verdict is not None and verdict.get("status") in FINAL_STATUSES
 
 
+# Failures that may come from the environment as much as from the patch (advisory only:
+# the instance stays unresolved).
+_AMBIGUOUS = [
+    ("missing_module", re.compile(r"ModuleNotFoundError|No module named")),
+    ("no_tests_collected", re.compile(r"no tests ran|collected 0 items")),
+]
+
+
+def _ambiguous_reason(log_path: Path) -> str | None:
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    for reason, pattern in _AMBIGUOUS:
+        if pattern.search(text):
+            return reason
+    return None
+
+
 def run_report(
     tasks: list[dict[str, Any]],
     predictions: dict[str, dict[str, Any]],
@@ -76,7 +96,7 @@ def run_report(
 ) -> dict[str, Any]:
     """Summarise the per-instance reports under ``out_dir``."""
     completed, resolved, unresolved, partial, empty, errors = set(), set(), set(), set(), set(), set()
-    incomplete, infra, timeouts, apply_failed = set(), set(), set(), set()
+    incomplete, infra, timeouts, apply_failed, ambiguous = set(), set(), set(), set(), set()
     reasons: dict[str, str] = {}
     apply_methods: dict[str, int] = {}
     durations: list[float] = []
@@ -108,6 +128,7 @@ def run_report(
         elif status == STATUS_TIMEOUT:
             errors.add(iid)
             timeouts.add(iid)
+            ambiguous.add(iid)
             reasons[iid] = "tests_timed_out"
         else:
             completed.add(iid)
@@ -120,6 +141,11 @@ def run_report(
                 if status == STATUS_PATCH_FAILED:
                     apply_failed.add(iid)
                     reasons[iid] = "patch_apply_failed"
+                else:
+                    why = _ambiguous_reason(Path(out_dir) / iid / TEST_OUTPUT)
+                    if why:
+                        ambiguous.add(iid)
+                        reasons[iid] = why
     submitted = set(predictions) & set(dataset_ids)
     models = sorted({p.get("model_name_or_path") or "" for p in predictions.values()})
     report: dict[str, Any] = {
@@ -134,6 +160,7 @@ def run_report(
         "error_instances": len(errors),
         "infra_failure_instances": len(infra),
         "timeout_instances": len(timeouts),
+        "ambiguous_failure_instances": len(ambiguous),
         "completed_ids": sorted(completed),
         "incomplete_ids": sorted(incomplete),
         "empty_patch_ids": sorted(empty),
@@ -145,6 +172,7 @@ def run_report(
         "error_ids": sorted(errors),
         "infra_failure_ids": sorted(infra),
         "timeout_ids": sorted(timeouts),
+        "ambiguous_failure_ids": sorted(ambiguous),
         "failure_reasons": dict(sorted(reasons.items())),
         "apply_methods": dict(sorted(apply_methods.items())),
         "schema_version": 2,

@@ -119,3 +119,34 @@ def test_problem_statement_says_what_fails_without_the_fix():
                                    log=log, project="x/y")
     assert "tests/test_m.py::test_clamp" in text and "assert 5 == 3" in text and "`clamp`" in text
     assert "return hi" not in text and "diff" not in text
+
+
+def test_spec_files_of_the_synthesized_projects_load():
+    from swe_srl.sandbox import EnvSpec
+
+    for repo in ("pypi/boltons", "pypi/more-itertools"):
+        spec = EnvSpec.for_task({"instance_id": "x", "repo": repo})
+        assert spec.log_parser == "pytest" and "-rA" in spec.test_cmd
+
+
+def test_hub_name_without_a_reachable_hub_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(SweSrlError, match="princeton-nlp/SWE-bench_Lite"):
+        load_tasks("princeton-nlp/SWE-bench_Lite")
+
+
+def test_run_report_has_every_key_of_swebench_run_report(tmp_path, monkeypatch):
+    swe_reporting = pytest.importorskip("swebench.harness.reporting")
+    from swe_srl.harness.report import run_report
+
+    tasks = [{"instance_id": "a__b-1"}, {"instance_id": "a__b-2"}]
+    preds = {"a__b-1": {"instance_id": "a__b-1", "model_name_or_path": "m", "model_patch": "diff"}}
+    monkeypatch.chdir(tmp_path)
+    path = swe_reporting.make_run_report(preds, tasks, "r", report_dir=str(tmp_path))
+    theirs = json.loads(open(path).read())
+    ours = run_report(tasks, preds, tmp_path / "none", run_id="r")
+    assert set(theirs) <= set(ours)
+    for key in ("total_instances", "submitted_instances", "completed_instances", "resolved_instances",
+                "incomplete_ids", "error_ids", "submitted_ids", "completed_ids", "resolved_ids"):
+        assert ours[key] == theirs[key], key

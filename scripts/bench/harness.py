@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Benchmark: the evaluation harness's own overhead per instance, and throughput.
+
+Design choices:
+- tasks: synthesized from two real PyPI sdists (boltons, more-itertools; two
+  bugs each) by `swe_srl.tasks.synthesize.synthesize_pypi_cached` (cached);
+- a warm-up gold run first builds every environment image, so the figures are
+  "once images are cached" (the issue's goal: overhead < 2 s per instance);
+- overhead per instance = the instance's wall time in the harness (image
+  lookup, container start, patch application, eval script, grading, writing
+  reports) minus the time the test command itself took, measured in the same
+  run from the timestamps the eval script prints around the test command;
+- throughput = instances / wall time of a whole `run_evaluation`, at 1 and 2
+  workers, each in a fresh output folder (nothing skipped);
+- --repeats (default 1) runs of each setting; the fastest is kept.
+
+Usage: .venv/bin/python scripts/bench/harness.py [--json PATH] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+PROJECTS = ["boltons==24.0.0", "more-itertools==10.5.0"]
+
+
+def one_run(tasks, workers: int, run_id: str) -> dict:
+    from swe_srl.harness.report import read_instance_report
+    from swe_srl.harness.run import EvalConfig, run_evaluation
+    from swe_srl.tasks.loading import load_predictions
+
+    preds = load_predictions("gold", tasks)
+    with tempfile.TemporaryDirectory(prefix="swe-srl-bench-") as tmp:
+        t0 = time.monotonic()
+        report = run_evaluation(tasks, preds, Path(tmp), EvalConfig(run_id=run_id, workers=workers, timeout=600))
+        wall = time.monotonic() - t0
+        overheads, tests = [], []
+        for t in tasks:
+            v = read_instance_report(Path(tmp), t["instance_id"]) or {}
+            if not v.get("resolved"):
+                print(f"{run_id}: {t['instance_id']} {v.get('status')}: {str(v.get('error'))[:300]}", file=sys.stderr)
+            if v.get("duration_s") is not None and v.get("test_duration_s") is not None:
+                overheads.append(v["duration_s"] - v["test_duration_s"])
+                tests.append(v["test_duration_s"])
+    return {"wall_s": wall, "resolved": report["resolved_instances"], "overheads": overheads, "tests": tests}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--repeats", type=int, default=1)
+    args = ap.parse_args()
+
+    from swe_srl.tasks.synthesize import synthesize_pypi_cached
+
+    tasks = synthesize_pypi_cached(PROJECTS, max_tasks=2)
+    n = len(tasks)
+    warm = one_run(tasks, 2, "bench-warmup")  # builds (or finds) every image
+    if warm["resolved"] != n:
+        print(f"warm-up: only {warm['resolved']}/{n} resolved", file=sys.stderr)
+        return 1
+    per_workers: dict[str, float] = {}
+    overhead = None
+    test_mean = None
+    for workers in (1, 2):
+        best = None
+        for r in range(args.repeats):
+            res = one_run(tasks, workers, f"bench-w{workers}-{r}")
+            if best is None or res["wall_s"] < best["wall_s"]:
+                best = res
+        per_workers[str(workers)] = round(n / best["wall_s"] * 60, 2)
+        if workers == 1:
+            overhead = statistics.mean(best["overheads"])
+            test_mean = statistics.mean(best["tests"])
+            overhead_max = max(best["overheads"])
+    figures = {
+        "overhead_s_per_instance": round(overhead, 3),
+        "instances_per_min": per_workers,
+        "overhead_s_max": round(overhead_max, 3),
+        "test_s_per_instance": round(test_mean, 3),
+        "instances": n,
+    }
+    print(f"{'instances':<28}{n}")
+    print(f"{'test command (mean)':<28}{test_mean:.2f} s")
+    print(f"{'harness overhead (mean)':<28}{overhead:.2f} s   (max {overhead_max:.2f} s; goal < 2 s)")
+    for w, v in per_workers.items():
+        print(f"{'instances/min, workers=' + w:<28}{v:.1f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
