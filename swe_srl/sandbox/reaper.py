@@ -72,7 +72,7 @@ def _remove(client: Any, container_id: str) -> bool:
 
 def register(sandbox: Any) -> None:
     with _live_lock:
-        _live[sandbox.container_id] = sandbox
+        _live[sandbox.container_id] = (os.getpid(), sandbox)
     install_handlers()
 
 
@@ -82,8 +82,10 @@ def unregister(sandbox: Any) -> None:
 
 
 def live_sandboxes() -> list[Any]:
+    """This process's live sandboxes (a forked child does not own its parent's)."""
+    me = os.getpid()
     with _live_lock:
-        return list(_live.values())
+        return [sb for pid, sb in _live.values() if pid == me]
 
 
 def close_all() -> int:
