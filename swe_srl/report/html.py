@@ -377,7 +377,9 @@ def _training_card(found: RunContents, tr: TrainingOut, series: dict[str, Series
     if not series:
         parts.append(missing("No numeric series in this log."))
     # Every other series, as small multiples.
+    # every other series; the ones that move first, flat ones after them
     rest = [n for n in h.rest if len(series[n].y) >= 2]
+    rest.sort(key=lambda n: min(series[n].y) == max(series[n].y))
     for i in range(0, len(rest), MAX_SERIES_PER_GRID):
         chunk = rest[i : i + MAX_SERIES_PER_GRID]
         items = [(series[n], series.get(h.bands[n]) if n in h.bands else None) for n in chunk]
