@@ -213,6 +213,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
             "format": FORMAT_TAG,
             "method": cfg.method,
             "global_step": int(trainer.state.global_step),
+            "num_processes": int(trainer.accelerator.num_processes),
             "resumed_from": str(checkpoint) if (resume and checkpoint) else None,
             "train_rows": len(train_ds),
             "validation_rows": len(validation.rows) if validation else 0,

@@ -22,13 +22,12 @@ MIX = ["ls", "git status", Action("str_replace_editor", {"command": "view", "pat
 TARGET = "ls"  # the learnable fixed expert action for the GRPO check
 
 
-def run_cli(args: list[str]):
+def run_cli(args: list[str], catch: bool = False):
     from typer.testing import CliRunner
 
     from swe_srl.cli import app
 
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    return result
+    return CliRunner().invoke(app, args, catch_exceptions=catch)
 
 
 def write_config(path: Path, data: dict) -> Path:
@@ -90,8 +89,10 @@ def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(sft_model, datasets
     assert res.exit_code == 0, res.output
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     # re-running over existing checkpoints without --resume is refused with one line
-    res = run_cli(["train", "--config", str(cfg), "max_steps=3"])
-    assert res.exit_code != 0
+    from swe_srl.errors import ConfigError
+
+    res = run_cli(["train", "--config", str(cfg), "max_steps=3"], catch=True)
+    assert res.exit_code != 0 and isinstance(res.exception, ConfigError) and "--resume" in str(res.exception)
     res = run_cli(["train", "--config", str(cfg), "max_steps=3", "save_steps=1", "--resume"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
@@ -230,3 +231,37 @@ def test_select_groups_uses_population_std_and_epsilon():
     # population std of [0, 0, 0, .1] is 0.0433 (sample std would be 0.05)
     assert select_groups(r, 4, 0.045).tolist() == [False, False, True]
     assert select_groups(r, 4, 0.04).tolist() == [False, True, True]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes(sft_model, datasets_dir, tmp_path):
+    """The distributed path: 2 processes (torch.distributed, gloo on CPU) through `accelerate launch`.
+
+    `accelerate launch --cpu` alone starts independent single-process copies; `--multi_gpu` makes it use
+    torchrun, and `use_cpu: true` in the config puts the process group on CPU (gloo)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "dist"
+    cfg = write_config(tmp_path / "dist.yaml", {
+        "method": "srl", "model": str(sft_model / "model"), "dataset": str(datasets_dir / "mix"), "output_dir": str(out),
+        "lora": {"r": 4, "lora_alpha": 8, "target_modules": "all-linear"},
+        "srl": {"epsilon": 1e-6, "max_refill_rounds": 2},
+        "validation": {"every_steps": 2, "max_samples": 3, "max_new_tokens": 24},  # 3 rows over 2 ranks: uneven on purpose
+        "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 24, "learning_rate": 1e-4,
+        "max_steps": 2, "save_steps": 2, "use_cpu": True, "seed": 0, "disable_tqdm": True,
+    })
+    accelerate = Path(sys.executable).with_name("accelerate")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "swe_srl", "train", "--config", str(cfg)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["global_step"] == 2
+    assert summary["dynamic_sampling"]["generation_batches"] == 2
+    assert (out / "adapter" / "adapter_config.json").exists()
+    assert any(r.get("validation/samples") == 3.0 for r in metrics(out))  # gathered from both ranks
