@@ -239,3 +239,22 @@ def test_cli_writes_the_page_atomically_and_fails_in_one_line(tmp_path, make_run
     assert bad.returncode != 0
     lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "nothing to report" in lines[0] and "Traceback" not in bad.stderr
+
+
+def test_real_convert_and_dataset_outputs_render(samples_dir, tmp_path):
+    """The stages' own writers (not this test's fixtures) produce what the page reads."""
+    from swe_srl.data.build import DatasetConfig, build_dataset
+    from swe_srl.trajectories.convert import convert
+
+    run = tmp_path / "run"
+    conv = convert([samples_dir], run / "traj")
+    stats = build_dataset(run / "traj" / "trajectories.jsonl", run / "data" / "srl", DatasetConfig(kind="srl"))
+    text, found = build_report(run)
+    assert [found.rel(c.path) for c in found.converts] == ["traj"]
+    assert [found.rel(d.path) for d in found.datasets] == ["data/srl"]
+    body = "".join(Page(text).text)
+    assert f"{conv['trajectories']:,}" in body and f"{conv['steps']:,}" in body
+    assert f"{stats['rows']['train']:,}" in body
+    top_tool = next(iter(stats["actions_by_tool"]))
+    assert top_tool in body
+    assert text.count('class="plot chart-bar"') >= 2  # actions by tool: dataset and conversion
