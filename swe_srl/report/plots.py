@@ -34,6 +34,14 @@ def _png(fig, *, tight: bool = True) -> bytes:
     return buf.getvalue()
 
 
+def _plain_y(ax) -> None:
+    """Tick labels that carry their own magnitude (``5e-07``, ``8.2931``): no
+    offset or multiplier text above the axis, where it would hit the title."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.6g}"))
+
+
 def _style(ax, title: str | None = None, xlabel: str | None = None) -> None:
     if title:
         ax.set_title(_label(title, 70), fontsize=10, loc="left")
@@ -75,6 +83,7 @@ def line_chart(
     for i, (label, s, std) in enumerate(lines):
         _plot_series(ax, s, std, COLORS[i % len(COLORS)], label)
     _style(ax, title, "step")
+    _plain_y(ax)
     if ylabel:
         ax.set_ylabel(_label(ylabel), fontsize=8)
     if unit_interval:
@@ -95,6 +104,7 @@ def small_multiples(
         ax = fig.add_subplot(rows, columns, i + 1)
         _plot_series(ax, s, std, COLORS[0])
         _style(ax, s.name)
+        _plain_y(ax)
     # Fixed margins: tight_layout and a tight bounding box would draw the grid
     # three times, and this is the costliest chart of a report.
     h = cell[1] * rows
