@@ -367,7 +367,8 @@ def _git(args: list[str], cwd: Path | str | None = None) -> str:
     proc = subprocess.run(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           errors="replace")
     if proc.returncode != 0:
-        raise SandboxError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip().splitlines()[-1:] or ''}")
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise SandboxError(f"git {' '.join(args[:3])} failed: {last}")
     return proc.stdout
 
 
@@ -391,7 +392,8 @@ def snapshot_repo(repo_path: str | Path, commit: str, dest: Path) -> None:
     refs = _git(["for-each-ref", "--format=%(refname)"], cwd=dest).split()
     for ref in refs:
         _git(["update-ref", "-d", ref], cwd=dest)
-    _git(["remote", "remove", "origin"], cwd=dest) if "origin" in _git(["remote"], cwd=dest).split() else None
+    for remote in _git(["remote"], cwd=dest).split():
+        _git(["remote", "remove", remote], cwd=dest)
     _git(["reflog", "expire", "--expire=now", "--all"], cwd=dest)
     _git(["gc", "-q", "--prune=now"], cwd=dest)
     exclude = dest / ".git" / "info" / "exclude"

@@ -131,8 +131,6 @@ def install_handlers() -> None:
 
 def reap_orphans(client: Any | None = None) -> list[str]:
     """Remove managed containers whose owner process (on this host) is dead. Returns their ids."""
-    import docker
-
     from swe_srl.sandbox.images import docker_client
 
     client = client or docker_client()
