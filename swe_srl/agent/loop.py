@@ -290,7 +290,7 @@ class Agent:
     def observation(self, result: Any) -> str:
         """What the model sees of a result: the output, and a note when it timed out."""
         text = getattr(result, "output", "") or ""
-        if getattr(result, "timed_out", False):
+        if getattr(result, "timed_out", False) and "timed out" not in text[-300:]:
             text = f"{text}\n(the command timed out after {getattr(result, 'duration_s', 0):.0f}s and was interrupted)".lstrip("\n")
         return text
 

@@ -45,7 +45,7 @@ Examples:
   swe-srl sandbox ls --json
 """
 
-PRUNE_HELP = """Remove managed containers (orphaned or stopped ones; every one with --all) and,
+PRUNE_HELP = """Remove managed containers whose owner process is dead (every one with --all) and,
 with --images, managed environment images (base images too with --all).
 Containers and images without the label swe-srl.managed=true are never touched.
 

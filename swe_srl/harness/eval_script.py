@@ -100,11 +100,27 @@ def reset_files_commands(base_commit: str, files: Iterable[str]) -> list[str]:
     return out
 
 
+def test_modules(targets: list[str]) -> list[str]:
+    """Test files as dotted module names below the test root, the way Django's
+    runner takes them: ``tests/admin_views/test_forms.py`` -> ``admin_views.test_forms``."""
+    out = []
+    for t in targets:
+        mod = t[:-3] if t.endswith(".py") else t
+        parts = mod.split("/")
+        if parts and parts[0] in ("tests", "test"):
+            parts = parts[1:]
+        out.append(".".join(parts))
+    return out
+
+
 def test_command(test_cmd: str, targets: list[str]) -> str:
-    """The spec's command with the targets appended (or put in ``{tests}``)."""
+    """The spec's command with the targets appended, or put where the command
+    says: ``{tests}`` (file paths) or ``{test_modules}`` (dotted module names)."""
     quoted = " ".join(shlex.quote(t) for t in targets)
     if "{tests}" in test_cmd:
         return test_cmd.replace("{tests}", quoted)
+    if "{test_modules}" in test_cmd:
+        return test_cmd.replace("{test_modules}", " ".join(shlex.quote(m) for m in test_modules(targets)))
     return f"{test_cmd} {quoted}".rstrip()
 
 

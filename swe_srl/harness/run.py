@@ -221,7 +221,12 @@ def run_evaluation(
 
         def one(task: dict[str, Any]) -> dict[str, Any]:
             try:
-                return evaluate_instance(task, predictions[task["instance_id"]], out_dir, config)
+                verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config)
+                if verdict.get("status") == STATUS_INFRA and verdict.get("error_kind") == "sandbox":
+                    # a container that died or could not start: one more try in a fresh one
+                    verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config)
+                    verdict["retried"] = True
+                return verdict
             except Exception as e:  # a harness bug on one instance must not stop the run: saved as an error
                 inst_dir = out_dir / task["instance_id"]
                 inst_dir.mkdir(parents=True, exist_ok=True)

@@ -461,7 +461,10 @@ def _label_evals(found: RunContents) -> None:
         preds = _first(rep, ("predictions", "predictions_path"))
         policy = _name_from(_first(rep, ("policy", "model_name_or_path", "model")))
         if isinstance(preds, str) and preds not in ("gold", "empty"):
-            for base in (Path.cwd(), found.root, ev.path):
+            # a relative path was relative to where `swe-srl eval` ran: try the
+            # current folder, then the eval folder and each parent up to RUN_DIR
+            bases = [Path.cwd(), ev.path, *[p for p in ev.path.parents if p == found.root or found.root in p.parents]]
+            for base in bases:
                 p = (base / preds).resolve() if not Path(preds).is_absolute() else Path(preds)
                 run = by_predictions.get(p)
                 if run is not None:

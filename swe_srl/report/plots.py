@@ -143,22 +143,25 @@ def resolve_rate_chart(groups: dict[str, dict[str, tuple[int, int]]]) -> bytes:
         for p in per_policy:
             if p not in policies:
                 policies.append(p)
-    width = 0.8 / max(1, len(policies))
-    fig = _figure(max(5.0, 1.2 + 1.3 * len(task_sets) * max(1, len(policies)) ** 0.5), 3.2)
+    most = max(1, max(len(per) for per in groups.values()))
+    width = 0.8 / most
+    fig = _figure(max(5.0, 1.6 + 0.9 * len(task_sets) * most ** 0.5), 3.2)
     ax = fig.add_subplot(1, 1, 1)
-    for j, policy in enumerate(policies):
-        xs, hs, notes = [], [], []
-        for i, ts in enumerate(task_sets):
-            if policy in groups[ts]:
-                resolved, total = groups[ts][policy]
-                xs.append(i - 0.4 + width * (j + 0.5))
-                hs.append(100.0 * resolved / total if total else 0.0)
-                notes.append(f"{resolved}/{total}")
-        ax.bar(xs, hs, width=width * 0.92, color=COLORS[j % len(COLORS)], label=_label(policy))
-        for x, h, note in zip(xs, hs, notes):
-            ax.text(x, h + 1.5, note, ha="center", va="bottom", fontsize=7)
+    labelled: set[str] = set()
+    for i, ts in enumerate(task_sets):
+        present = [p for p in policies if p in groups[ts]]
+        left = i - width * len(present) / 2  # the bars of a group are centred on its tick
+        for k, policy in enumerate(present):
+            resolved, total = groups[ts][policy]
+            x = left + width * (k + 0.5)
+            h = 100.0 * resolved / total if total else 0.0
+            color = COLORS[policies.index(policy) % len(COLORS)]
+            ax.bar([x], [h], width=width * 0.92, color=color, label=None if policy in labelled else _label(policy))
+            labelled.add(policy)
+            ax.text(x, h + 1.5, f"{resolved}/{total}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(task_sets)))
     ax.set_xticklabels([_label(t, 30) for t in task_sets], fontsize=8)
+    ax.set_xlim(-0.6, len(task_sets) - 0.4)
     ax.set_ylim(0, 110)
     ax.set_ylabel("resolved (%)", fontsize=8)
     _style(ax, "Resolve rate per task set and policy")

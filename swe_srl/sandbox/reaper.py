@@ -160,7 +160,7 @@ class PruneReport:
 
 
 def prune(*, images: bool = False, all: bool = False, client: Any | None = None) -> PruneReport:
-    """Remove managed containers (orphaned or stopped; every one with ``all``) and, with ``images``,
+    """Remove managed containers (orphaned: their owner process is dead; every one with ``all``) and, with ``images``,
     managed environment and builder images (base images too with ``all``). Nothing else."""
     import docker
 
@@ -169,7 +169,8 @@ def prune(*, images: bool = False, all: bool = False, client: Any | None = None)
     client = client or docker_client()
     report = PruneReport()
     for c in managed_containers(client):
-        stale = owner_alive(c.labels.get(LABEL_OWNER, "")) is False or c.state in ("exited", "dead", "created")
+        # A live owner's container may be between create and start: only --all touches it.
+        stale = owner_alive(c.labels.get(LABEL_OWNER, "")) is False
         if all or stale:
             if _remove(client, c.id):
                 report.containers.append(c.id)

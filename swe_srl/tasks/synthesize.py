@@ -216,6 +216,7 @@ class SynthesisStats:
     no_op: int = 0
     broke_everything: int = 0
     hang: int = 0
+    from_journal: int = 0
     not_rendered: int = 0
     sandbox_restarts: int = 0
     same_function: int = 0
@@ -255,8 +256,13 @@ def synthesize(
     log: Log = _quiet,
     on_kept: Callable[[dict[str, Any]], None] | None = None,
     on_try: Callable[[SynthesisStats], None] | None = None,
+    version: str = "",
+    journal_dir: Path | None = None,
 ) -> tuple[list[dict[str, Any]], SynthesisStats]:
-    """Synthesize up to ``max_tasks`` tasks from ``repo_path`` at ``base_commit``."""
+    """Synthesize up to ``max_tasks`` tasks from ``repo_path`` at ``base_commit``.
+
+    With ``journal_dir``, the outcome of every suite run is journaled there and
+    reused by later calls (same commit, spec and test command)."""
     from swe_srl.sandbox import DockerSandbox, EnvSpec, SandboxConfig, build_env_image
 
     stats = SynthesisStats()
@@ -269,20 +275,23 @@ def synthesize(
         raise SweSrlError(f"{repo}: no test files (test_*.py / *_test.py) at {base_commit[:12]}")
     if not sources:
         raise SweSrlError(f"{repo}: no Python source files to mutate at {base_commit[:12]}")
-    log(f"building the environment image of {repo}")
-    image = build_env_image(env_spec, repo_path, base_commit, name=label.split(".")[0], log=log)
     cmd = es.test_command(env_spec.test_cmd, test_files)
     out_file = "/tmp/swe_srl_synth_output.txt"
     tasks: list[dict[str, Any]] = []
     max_tries = max_tries if max_tries is not None else max(20, 10 * max_tasks)
     config = SandboxConfig(network=env_spec.network, memory="4g", command_timeout=600)
+    journal = Journal(journal_dir / f"{hashlib.sha256(repr((base_commit, spec, cmd)).encode()).hexdigest()[:16]}.jsonl"
+                      if journal_dir else None)
     from swe_srl.sandbox import SandboxError
 
-    state: dict[str, Any] = {"sb": None}
+    state: dict[str, Any] = {"sb": None, "image": None}
 
     def sandbox() -> Any:
         if state["sb"] is None:
-            state["sb"] = DockerSandbox.start(image, config, run_id=f"synth-{label}")
+            if state["image"] is None:
+                log(f"building the environment image of {repo}")
+                state["image"] = build_env_image(env_spec, repo_path, base_commit, name=label.split(".")[0], log=log)
+            state["sb"] = DockerSandbox.start(state["image"], config, run_id=f"synth-{label}")
             state["sb"].run("export PYTHONDONTWRITEBYTECODE=1")
         return state["sb"]
 
@@ -311,18 +320,24 @@ def synthesize(
         raise AssertionError("unreachable")
 
     try:
-        log("baseline run of the test suite")
-        base_status, base_log, timed_out, base_s = run_suite(run_timeout or 900)
-        if timed_out:
-            raise SweSrlError(f"{repo}: the test suite did not finish in the baseline run")
-        baseline_pass = {t for t, s in base_status.items() if _passing(s)}
+        baseline = journal.get("baseline")
+        if baseline is None:
+            log("baseline run of the test suite")
+            base_status, base_log, timed_out, base_s = run_suite(run_timeout or 900)
+            if timed_out:
+                raise SweSrlError(f"{repo}: the test suite did not finish in the baseline run")
+            baseline = {"status": base_status, "s": base_s, "tail": "\n".join(base_log.strip().splitlines()[-5:])}
+            if any(_passing(v) for v in base_status.values()):
+                journal.add("baseline", baseline)
+        base_status = baseline["status"]
+        baseline_pass = {t for t, v in base_status.items() if _passing(v)}
         stats.baseline_passed = len(baseline_pass)
-        stats.baseline_failed = sum(1 for s in base_status.values() if s in ("FAILED", "ERROR"))
-        stats.baseline_s = round(base_s, 2)
+        stats.baseline_failed = sum(1 for v in base_status.values() if v in ("FAILED", "ERROR"))
+        stats.baseline_s = round(baseline["s"], 2)
         if not baseline_pass:
             raise SweSrlError(f"{repo}: no test passes at the base commit; see the test command {cmd!r}\n"
-                              + "\n".join(base_log.strip().splitlines()[-5:]))
-        timeout = run_timeout or max(30.0, 5 * base_s + 10)
+                              + baseline["tail"])
+        timeout = run_timeout or max(30.0, 5 * baseline["s"] + 10)
         sites = sample_sites(sources, seed=seed, kinds=kinds)
         stats.sites = len(sites)
         kept_functions: set[tuple[str, str]] = set()
@@ -337,26 +352,37 @@ def synthesize(
                 stats.not_rendered += 1
                 continue
             stats.tried += 1
-            status, text, hung, _ = run_suite(timeout, mutation)
+            key = hashlib.sha256(f"{mutation.path}\0{mutation.mutated}".encode()).hexdigest()
+            outcome = journal.get(key)
+            if outcome is None:
+                status, text, hung, _ = run_suite(timeout, mutation)
+                broken = sorted(t for t in baseline_pass if not _passing(status.get(t, "")))
+                if hung:
+                    outcome = {"outcome": "hang"}
+                elif not broken:
+                    outcome = {"outcome": "no_op"}
+                elif len(broken) == len(baseline_pass):
+                    outcome = {"outcome": "broke_everything"}
+                else:
+                    outcome = {"outcome": "kept", "broken": broken,
+                               "problem_statement": write_problem_statement(
+                                   function=mutation.function, path=mutation.path, fail_to_pass=broken, log=text,
+                                   project=repo)}
+                journal.add(key, outcome)
+            else:
+                stats.from_journal += 1
             if on_try:
                 on_try(stats)
-            if hung:
-                stats.hang += 1
-                stats.dropped_examples.append({"reason": "hang", "mutation": mutation.description})
+            kind = outcome["outcome"]
+            if kind != "kept":
+                setattr(stats, kind, getattr(stats, kind) + 1)
+                if kind != "no_op":
+                    stats.dropped_examples.append({"reason": kind, "mutation": mutation.description})
                 continue
-            broken = sorted(t for t in baseline_pass if not _passing(status.get(t, "")))
-            still = baseline_pass - set(broken)
-            if not broken:
-                stats.no_op += 1
-                continue
-            if not still:
-                stats.broke_everything += 1
-                stats.dropped_examples.append({"reason": "broke_everything", "mutation": mutation.description})
-                continue
+            broken = outcome["broken"]
             targets = sorted({t.split("::", 1)[0] for t in broken})
-            p2p = sorted(t for t in still if t.split("::", 1)[0] in targets)
-            digest = hashlib.sha256(f"{mutation.path}\0{mutation.mutated}".encode()).hexdigest()[:8]
-            iid = f"{label}.{mutation.kind}__{digest}"
+            p2p = sorted(t for t in baseline_pass - set(broken) if t.split("::", 1)[0] in targets)
+            iid = f"{label}.{mutation.kind}__{key[:8]}"
             bug = commit_bug(repo_path, base_commit, mutation.path, mutation.mutated, f"{repo}: {iid}", f"swe-srl/{iid}")
             fix = git(["diff", "--no-color", "--no-ext-diff", bug, base_commit], repo_path)
             task = {
@@ -365,11 +391,10 @@ def synthesize(
                 "base_commit": bug,
                 "patch": fix,
                 "test_patch": "",
-                "problem_statement": write_problem_statement(
-                    function=mutation.function, path=mutation.path, fail_to_pass=broken, log=text, project=repo),
+                "problem_statement": outcome["problem_statement"],
                 "hints_text": "",
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "version": label.rsplit(".", 1)[-1] if "." in label else "",
+                "version": version,
                 "environment_setup_commit": base_commit,
                 "FAIL_TO_PASS": broken,
                 "PASS_TO_PASS": p2p,
@@ -391,6 +416,31 @@ def synthesize(
         if state["sb"] is not None:
             state["sb"].close()
     return tasks, stats
+
+
+class Journal:
+    """Outcomes of the suite runs already made (JSONL, appended as they come), so
+    an interrupted or repeated synthesis resumes without rerunning them."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            from swe_srl.io import iter_jsonl
+
+            for _, row in iter_jsonl(path, strict=False):
+                if isinstance(row, dict) and "key" in row:
+                    self.entries[row["key"]] = row["value"]
+
+    def get(self, key: str) -> Any:
+        return self.entries.get(key)
+
+    def add(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+        if self.path is not None:
+            from swe_srl.io import append_jsonl
+
+            append_jsonl(self.path, {"key": key, "value": value})
 
 
 def _src_layout(repo: Path, commit: str) -> bool:
@@ -415,8 +465,9 @@ def synthesize_pypi(
     """Tasks from a PyPI sdist (``NAME==VERSION``); the mirror is cached under ``cache_dir``."""
     mirror, base, name, version = prepare_pypi(requirement, cache_dir=cache_dir, log=log)
     spec = default_spec(extra_pip, python=python, src_layout=_src_layout(mirror, base))
+    kw.setdefault("journal_dir", (Path(cache_dir) if cache_dir else cache_root()) / "synth-journal")
     return synthesize(mirror, base, repo=f"pypi/{name}", label=f"pypi__{name}.{version}", spec=spec,
-                      max_tasks=max_tasks, max_tries=max_tries, seed=seed, kinds=kinds, log=log, **kw)
+                      max_tasks=max_tasks, max_tries=max_tries, seed=seed, kinds=kinds, log=log, version=version, **kw)
 
 
 def synthesize_repo(
@@ -441,8 +492,9 @@ def synthesize_repo(
     _ensure_bare(mirror)
     git(["fetch", "-q", "--no-tags", str(src), f"+{head}:refs/tags/local-{head[:12]}"], mirror)
     spec = spec or default_spec(extra_pip, python=python, src_layout=_src_layout(mirror, head))
+    kw.setdefault("journal_dir", root / "synth-journal")
     return synthesize(mirror, head, repo=f"local/{name}", label=f"local__{name}.{head[:7]}", spec=spec,
-                      max_tasks=max_tasks, max_tries=max_tries, seed=seed, kinds=kinds, log=log, **kw)
+                      max_tasks=max_tasks, max_tries=max_tries, seed=seed, kinds=kinds, log=log, version=head[:7], **kw)
 
 
 def synthesize_pypi_cached(
