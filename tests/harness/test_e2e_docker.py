@@ -204,3 +204,77 @@ def test_validate_passes_synthesized_tasks_and_flags_nothing_flaky(synth_tasks, 
     assert report["counts"] == {"valid": 1}, report
     assert report["instances"][one[0]["instance_id"]]["flaky_tests"] == []
     assert (tmp_path / "valid.jsonl").read_text().count("\n") == 1
+
+
+CALC = '''def clamp(x, lo, hi):
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+def is_even(n):
+    return n % 2 == 0
+
+
+def total(xs):
+    s = 0
+    for x in xs:
+        s += x
+    return s
+'''
+CALC_TESTS = '''from pkg.calc import clamp, is_even, total
+
+
+def test_clamp_low():
+    assert clamp(-5, 0, 10) == 0
+
+
+def test_clamp_high():
+    assert clamp(50, 0, 10) == 10
+
+
+def test_clamp_inside():
+    assert clamp(5, 0, 10) == 5
+
+
+def test_even():
+    assert is_even(4) and not is_even(3)
+
+
+def test_total():
+    assert total([1, 2, 3]) == 6
+'''
+
+
+def test_synthesize_from_a_local_repo_via_the_cli_and_resume_from_the_journal(tmp_path):
+    from .conftest import git
+
+    repo = tmp_path / "calcrepo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "pkg" / "calc.py").write_text(CALC)
+    (repo / "tests" / "test_calc.py").write_text(CALC_TESTS)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "calc")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    out = tmp_path / "tasks.jsonl"
+    args = ["tasks", "synthesize", "--repo", str(repo), "--out", str(out), "--max", "2", "--cache-dir",
+            str(tmp_path / "cache")]
+    res = _cli(*args, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout
+    tasks = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(tasks) == 2
+    for t in tasks:
+        assert t["repo"] == "local/calcrepo" and t["FAIL_TO_PASS"] and t["test_files"] == ["tests/test_calc.py"]
+        assert t["meta"]["original_commit"] == head
+    assert git(repo, "rev-parse", "HEAD").strip() == head and git(repo, "status", "--porcelain") == ""
+    first = json.loads((tmp_path / "tasks.jsonl.stats.json").read_text())
+    res = _cli(*args, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout
+    again = json.loads((tmp_path / "tasks.jsonl.stats.json").read_text())
+    assert again["from_journal"] == again["tried"] == first["tried"]
+    assert [json.loads(line)["instance_id"] for line in out.read_text().splitlines()] == [t["instance_id"] for t in tasks]

@@ -117,3 +117,10 @@ def test_heredoc_delimiter_inside_the_test_patch_is_avoided():
 def test_patch_files_reads_git_and_plain_headers():
     assert es.patch_files("diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n") == ["x.py"]
     assert es.patch_files("--- a/y.py\n+++ b/y.py\n@@ -1 +1 @@\n") == ["y.py"]
+
+
+def test_test_command_placeholders():
+    assert es.test_command("pytest -rA", ["tests/a.py"]) == "pytest -rA tests/a.py"
+    assert es.test_command("pytest {tests} -x", ["tests/a.py"]) == "pytest tests/a.py -x"
+    assert es.test_command("./tests/runtests.py -v 2 {test_modules}", ["tests/admin_views/test_forms.py"]) == \
+        "./tests/runtests.py -v 2 admin_views.test_forms"
