@@ -258,3 +258,18 @@ def test_real_convert_and_dataset_outputs_render(samples_dir, tmp_path):
     top_tool = next(iter(stats["actions_by_tool"]))
     assert top_tool in body
     assert text.count('class="plot chart-bar"') >= 2  # actions by tool: dataset and conversion
+
+
+def test_runs_side_by_side_keep_their_labels(tmp_path, make_run_dir):
+    """Two runs under one RUN_DIR: each eval's relative predictions path resolves
+    inside its own run, and equal labels stay apart on the page."""
+    for name in ("a", "b"):
+        make_run_dir(tmp_path / "all" / name, with_training=False)
+    found = discover(tmp_path / "all")
+    labels = sorted((found.rel(e.path), e.task_set, e.policy) for e in found.evals)
+    assert labels == [
+        ("a/eval/gold", "synth", "gold"), ("a/eval/srl", "synth", "hf:srl"),
+        ("b/eval/gold", "synth", "gold"), ("b/eval/srl", "synth", "hf:srl"),
+    ]
+    text, _ = build_report(tmp_path / "all")
+    assert "hf:srl (b/eval/srl)" in text
