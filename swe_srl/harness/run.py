@@ -97,6 +97,11 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
         write_json(inst_dir / REPORT, {iid: verdict})
         return verdict
 
+    if patch is None:  # SWE-bench: a None patch is not evaluated
+        verdict = grade(task, "", model_patch=None)
+        verdict.update(status=STATUS_UNRESOLVED, duration_s=0.0, **base)
+        write_json(inst_dir / REPORT, {iid: verdict})
+        return verdict
     try:
         spec = EnvSpec.for_task(task, config.specs_dir)
         repo_path = resolve_repo_path(task, config.repos_dir)
@@ -170,7 +175,10 @@ def regrade_instance(task: dict[str, Any], out_dir: Path, *, specs_dir: Path | N
     if old.get("status") == STATUS_INFRA:
         return old
     patch_path = inst_dir / PATCH
-    patch = patch_path.read_text() if patch_path.is_file() else (None if old.get("patch_is_None") else "")
+    if old.get("patch_is_None"):
+        patch = None
+    else:
+        patch = patch_path.read_text() if patch_path.is_file() else ""
     log = log_path.read_text(errors="replace")
     verdict = grade_log(task, log, log_parser=_log_parser(task, specs_dir), model_patch=patch)
     for key in ("model_name_or_path", "run_id", "apply_method", "duration_s", "timings"):

@@ -278,3 +278,45 @@ def test_synthesize_from_a_local_repo_via_the_cli_and_resume_from_the_journal(tm
     again = json.loads((tmp_path / "tasks.jsonl.stats.json").read_text())
     assert again["from_journal"] == again["tried"] == first["tried"]
     assert [json.loads(line)["instance_id"] for line in out.read_text().splitlines()] == [t["instance_id"] for t in tasks]
+
+
+def test_unbuildable_environment_is_an_infra_error_not_a_model_failure(synth_tasks, tmp_path):
+    from swe_srl.harness.report import run_report
+    from swe_srl.harness.run import EvalConfig, evaluate_instance
+
+    task = dict(synth_tasks[0], base_commit="0" * 40)
+    pred = {"instance_id": task["instance_id"], "model_name_or_path": "m", "model_patch": task["patch"]}
+    v = evaluate_instance(task, pred, tmp_path, EvalConfig(run_id="infra"))
+    assert v["status"] == "infra_error" and v["error_kind"] == "image_build" and "not found" in v["error"]
+    report = run_report([task], {task["instance_id"]: pred}, tmp_path, run_id="infra")
+    assert report["infra_failure_ids"] == [task["instance_id"]] and report["unresolved_ids"] == []
+    assert report["error_ids"] == [task["instance_id"]]
+
+
+def test_container_death_during_the_tests_is_an_infra_error(synth_tasks, tmp_path):
+    import threading
+
+    from swe_srl.harness.run import EvalConfig, evaluate_instance
+
+    task = next(t for t in synth_tasks if t["repo"] == "pypi/boltons")
+    path, text = _source(task)
+    pred = {"instance_id": task["instance_id"], "model_name_or_path": "m",
+            "model_patch": _diff(path, text, "import time\ntime.sleep(3600)\n" + text)}
+    result: dict = {}
+    run_id = f"death-{os.getpid()}"
+    th = threading.Thread(target=lambda: result.update(v=evaluate_instance(task, pred, tmp_path, EvalConfig(run_id=run_id, timeout=120))))
+    th.start()
+    deadline = time.time() + 120
+    killed = False
+    while time.time() < deadline and not killed:
+        ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=swe-srl.run={run_id}"], stdout=subprocess.PIPE,
+                             text=True).stdout.split()
+        if ids and (tmp_path / task["instance_id"] / "eval.sh").exists():
+            time.sleep(2)  # the eval script is running (and hanging)
+            subprocess.run(["docker", "rm", "-f", *ids], stdout=subprocess.DEVNULL)
+            killed = True
+        time.sleep(0.3)
+    th.join(timeout=200)
+    assert killed
+    v = result["v"]
+    assert v["status"] == "infra_error" and v["error_kind"] == "sandbox", v
