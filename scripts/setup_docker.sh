@@ -25,6 +25,14 @@ if ! engine_up; then
 fi
 echo "[setup] Docker engine is up"
 
+# debootstrap builds the base images (root only); an engine may be up without it.
+if [ "$(id -u)" = "0" ] && ! command -v debootstrap >/dev/null 2>&1; then
+  echo "[setup] installing debootstrap"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq debootstrap >/dev/null
+fi
+
 # Base image for the sandboxes (no registry needed): Debian minbase via debootstrap
 # (about a minute, needs root), then cached: an unchanged definition in
 # sandboxes/base/bookworm.yaml is never rebuilt. Other Pythons build on first use.
