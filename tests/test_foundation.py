@@ -49,3 +49,20 @@ def test_values_with_leading_newlines_roundtrip():
         text = render_action("str_replace_editor", {"command": "str_replace", "path": "/a", "old_str": value, "new_str": "y"})
         [(_, params, _)] = find_function_calls(text)
         assert params["old_str"] == value, repr(value)
+
+
+def test_atomic_outputs_are_readable_by_others_and_leave_no_temp_files(tmp_path):
+    import os
+    import stat
+
+    from swe_srl.io import atomic_open, write_json
+
+    write_json(tmp_path / "a.json", {"x": 1})
+    assert os.stat(tmp_path / "a.json").st_mode & stat.S_IROTH
+    try:
+        with atomic_open(tmp_path / "b.txt") as fh:
+            fh.write("partial")
+            raise RuntimeError("interrupted")
+    except RuntimeError:
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
