@@ -36,8 +36,12 @@ class AgentSession:
         self._lock = threading.Lock()
         self._buf = b""
         self._seq = 0
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     bufsize=0, start_new_session=True)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+        except FileNotFoundError:
+            raise SandboxError(f"{argv[0]}: command not found (the sandbox session needs the Docker "
+                               "command-line client and python3 in the image)") from None
         self.info: dict[str, Any] = {}
 
     def hello(self, timeout: float = 60.0) -> dict[str, Any]:
