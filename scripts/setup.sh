@@ -8,7 +8,8 @@
 #   (a stamp file holds its hash), so `make test` after `make setup` costs nothing;
 # - as root: the Docker engine (docker.io) and debootstrap are installed when missing,
 #   dockerd is started in the background when no engine answers, and the default
-#   sandbox base image is built when missing (scripts/setup_docker.sh).
+#   sandbox base image is built when missing (scripts/setup_docker.sh); Debian's chromium
+#   is installed for the report rendering test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,18 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$STAMP"
 else
   echo "[setup] $VENV is up to date"
+fi
+
+# Headless Chromium renders `swe-srl report` pages in the tests (Debian's package, no download).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "[setup] installing chromium (for report rendering tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium fonts-liberation >/dev/null
+  else
+    echo "[setup] chromium is missing and we are not root: the report screenshot test will fail" >&2
+  fi
 fi
 
 bash scripts/setup_docker.sh
