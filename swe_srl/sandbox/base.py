@@ -50,8 +50,11 @@ class AgentSandbox:
     def editor(self, args: dict[str, Any]) -> CommandResult:
         """``str_replace_editor`` (view | create | str_replace | insert | undo_edit)."""
         t0 = time.monotonic()
+        from swe_srl.text import truncate_middle
+
         resp = self._request("editor", args=_jsonable(args))
-        return CommandResult(output=resp["output"], exit_code=resp["exit_code"],
+        output = truncate_middle(resp["output"], self.config.max_output_chars)
+        return CommandResult(output=output, exit_code=resp["exit_code"], truncated=len(output) != len(resp["output"]),
                              duration_s=time.monotonic() - t0)
 
     def execute(self, action: Any) -> CommandResult:
