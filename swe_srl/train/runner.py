@@ -104,6 +104,18 @@ def _plain(obj: Any) -> Any:
     return str(getattr(obj, "value", obj))
 
 
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop records logged after the checkpoint we resume from (they will be logged again)."""
+    from swe_srl.io import write_jsonl
+    from swe_srl.train.callbacks import read_metrics
+
+    if path.exists():
+        records = read_metrics(path)
+        keep = [r for r in records if int(r.get("step", 0)) <= step]
+        if len(keep) != len(records):
+            write_jsonl(path, keep)
+
+
 def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks):
     from swe_srl.rewards.reward import make_srl_reward
     from swe_srl.train.grpo import SRLGRPOTrainer
@@ -192,6 +204,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
 
     if trainer.accelerator.is_main_process:
         _write_config(cfg)
+        if resume and checkpoint is not None:
+            _truncate_metrics(out / "metrics.jsonl", int(checkpoint.name.split("-")[-1]))
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if (resume and checkpoint) else None)
     wall = time.perf_counter() - t0

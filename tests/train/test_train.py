@@ -93,12 +93,15 @@ def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(sft_model, datasets
 
     res = run_cli(["train", "--config", str(cfg), "max_steps=3"], catch=True)
     assert res.exit_code != 0 and isinstance(res.exception, ConfigError) and "--resume" in str(res.exception)
+    with open(out / "metrics.jsonl", "a") as fh:  # as if the first run had logged step 3 and died before saving it
+        fh.write(json.dumps({"step": 3, "reward": 99.0}) + "\n")
     res = run_cli(["train", "--config", str(cfg), "max_steps=3", "save_steps=1", "--resume"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["global_step"] == 3 and summary["resumed_from"].endswith("checkpoint-2")
     steps = [r["step"] for r in metrics(out) if "reward" in r]
     assert steps == [1, 2, 3]  # the resumed run continued at step 3 and appended
+    assert all(r.get("reward") != 99.0 for r in metrics(out))  # records after the checkpoint were dropped
     recs = metrics(out)
     assert any("dynamic_sampling/drop_fraction" in r for r in recs)
     assert any("srl/format_failure_rate" in r for r in recs)
