@@ -21,6 +21,8 @@ from typing import Any
 from swe_srl.sandbox.spec import SandboxError
 
 AGENT_SOURCE = (Path(__file__).with_name("agent.py")).read_text()
+# The agent's source travels as the first line on stdin, so `ps` in the sandbox shows one short line.
+BOOTSTRAP = "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'swe-srl-agent','exec'))"
 GRACE_S = 30.0
 
 
@@ -32,7 +34,7 @@ class AgentSession:
         self.container_id = container_id
         if argv_prefix is None:
             argv_prefix = [docker, "exec", "-i", "-u", user, container_id]
-        argv = [*argv_prefix, "python3", "-c", AGENT_SOURCE, workdir, base_commit or "", stop_file]
+        argv = [*argv_prefix, "python3", "-c", BOOTSTRAP, workdir, base_commit or "", stop_file]
         self._lock = threading.Lock()
         self._buf = b""
         self._seq = 0
@@ -42,6 +44,10 @@ class AgentSession:
         except FileNotFoundError:
             raise SandboxError(f"{argv[0]}: command not found (the sandbox session needs the Docker "
                                "command-line client and python3 in the image)") from None
+        try:
+            self.proc.stdin.write(json.dumps(AGENT_SOURCE).encode() + b"\n")  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            pass  # reported by the first request with the process's stderr
         self.info: dict[str, Any] = {}
 
     def hello(self, timeout: float = 60.0) -> dict[str, Any]:

@@ -190,3 +190,8 @@ def test_a_command_cannot_fake_the_end_of_its_output(any_sb):
                    "exit_with")
     assert r.output.rstrip().endswith("real-end") and r.exit_code == 4
     assert any_sb.run("echo next").output == "next\n"
+
+
+def test_ps_shows_short_lines(any_sb):
+    r = any_sb.run("tr '\\0' ' ' < /proc/$PPID/cmdline")  # what `ps aux` would print for the agent
+    assert "swe-srl-agent" in r.output and len(r.output) < 400
