@@ -74,7 +74,12 @@ def register(app: typer.Typer) -> None:
         kept_old = [t for t in existing if t["instance_id"] not in new_ids]
         n = write_jsonl(out, [*kept_old, *new])
         stats_path = out.with_name(out.name + ".stats.json")
-        write_json(stats_path, {"source": pypi or str(repo), "repos": sorted(repos), **stats.as_dict()})
+        from swe_srl import __version__
+
+        write_json(stats_path, {"source": pypi or str(repo), "repos": sorted(repos), **stats.as_dict(),
+                                "options": {"max": max_tasks, "max_tries": max_tries, "seed": seed, "pip": pip,
+                                            "python": python, "kinds": list(kind_list)},
+                                "format": "swe-srl/synthesis-stats/1", "swe_srl_version": __version__})
         summary("tasks synthesize", [
             ("source", pypi or repo), ("baseline", f"{stats.baseline_passed} passed, {stats.baseline_failed} failed "
                                                     f"in {stats.baseline_s:.1f}s"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from swe_srl import __version__
 from swe_srl.harness.report import read_instance_report
 from swe_srl.io import write_json
 from swe_srl.tasks.loading import load_predictions
@@ -94,6 +95,7 @@ def validate_tasks(
         counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
     report = {"repeat": repeat, "total": len(tasks), "counts": counts,
               "valid_ids": sorted(i for i, v in verdicts.items() if v["verdict"] == "valid"),
-              "instances": verdicts, "format": "swe-srl/validation/1"}
+              "instances": verdicts, "timeout_s": timeout,
+              "format": "swe-srl/validation/1", "swe_srl_version": __version__}
     write_json(out_dir / VALIDATION, report)
     return report

@@ -150,3 +150,24 @@ def test_run_report_has_every_key_of_swebench_run_report(tmp_path, monkeypatch):
     for key in ("total_instances", "submitted_instances", "completed_instances", "resolved_instances",
                 "incomplete_ids", "error_ids", "submitted_ids", "completed_ids", "resolved_ids"):
         assert ours[key] == theirs[key], key
+
+
+def _verdict(resolved, f2p_ok, p2p_ok, status="resolved"):
+    return {"resolved": resolved, "status": status, "tests_status": {
+        "FAIL_TO_PASS": {"success": [t for t, ok in f2p_ok.items() if ok], "failure": [t for t, ok in f2p_ok.items() if not ok]},
+        "PASS_TO_PASS": {"success": [t for t, ok in p2p_ok.items() if ok], "failure": [t for t, ok in p2p_ok.items() if not ok]}}}
+
+
+def test_validation_flags_tests_whose_outcome_changes_between_gold_runs():
+    from swe_srl.tasks.validate import verdict_for
+
+    task = {"FAIL_TO_PASS": ["f"], "PASS_TO_PASS": ["p", "q"]}
+    good = _verdict(True, {"f": True}, {"p": True, "q": True})
+    flaky = _verdict(False, {"f": True}, {"p": True, "q": False}, status="unresolved")
+    empty = _verdict(False, {"f": False}, {"p": True, "q": True}, status="unresolved")
+    assert verdict_for(task, [good, good], empty)["verdict"] == "valid"
+    v = verdict_for(task, [good, flaky], empty)
+    assert v["verdict"] == "flaky" and v["flaky_tests"] == ["q"]
+    assert verdict_for(task, [flaky, flaky], empty)["verdict"] == "gold_fails"
+    assert verdict_for(task, [good], _verdict(False, {"f": True}, {"p": True, "q": False}, "unresolved"))["verdict"] == "empty_resolves"
+    assert verdict_for(task, [good], None)["verdict"] == "error"
