@@ -88,7 +88,8 @@ class _Sites(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
     def __init__(self) -> None:
-        self.functions: list[str] = []
+        self.functions: list[str] = []  # qualified names of the enclosing functions (Class.method, outer.inner)
+        self.scopes: list[str] = []
         self.sites: list[tuple[str, cst.CSTNode, int, str, str, Callable[[cst.CSTNode], cst.CSTNode | cst.RemovalSentinel]]] = []
         self._index_depth = 0
         self._calls: list[bool] = []  # per enclosing call: is it range()?
@@ -96,10 +97,18 @@ class _Sites(cst.CSTVisitor):
 
     # structure
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.functions.append(node.name.value)
+        self.functions.append(".".join([*self.scopes, node.name.value]))
+        self.scopes.append(node.name.value)
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.functions.pop()
+        self.scopes.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.scopes.append(node.name.value)
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self.scopes.pop()
 
     def _add(self, kind: str, node: cst.CSTNode, desc: str, make) -> None:
         if not self.functions:

@@ -47,6 +47,8 @@ from swe_srl.tasks.statement import write_problem_statement
 
 DEFAULT_TEST_CMD = "python -m pytest --no-header -rA --tb=short -p no:cacheprovider"
 DEFAULT_PIP = ["pytest==8.3.5"]
+# Bump when what a journal entry holds changes (e.g. the problem-statement writer).
+JOURNAL_VERSION = 2
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "swe-srl", "GIT_AUTHOR_EMAIL": "swe-srl@localhost", "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
     "GIT_COMMITTER_NAME": "swe-srl", "GIT_COMMITTER_EMAIL": "swe-srl@localhost",
@@ -279,7 +281,7 @@ def synthesize(
     tasks: list[dict[str, Any]] = []
     max_tries = max_tries if max_tries is not None else max(20, 10 * max_tasks)
     config = SandboxConfig(network=env_spec.network, memory="4g", command_timeout=600)
-    journal = Journal(journal_dir / f"{hashlib.sha256(repr((base_commit, spec, cmd)).encode()).hexdigest()[:16]}.jsonl"
+    journal = Journal(journal_dir / f"{hashlib.sha256(repr((JOURNAL_VERSION, base_commit, spec, cmd)).encode()).hexdigest()[:16]}.jsonl"
                       if journal_dir else None)
     from swe_srl.sandbox import SandboxError
 
@@ -517,7 +519,7 @@ def synthesize_pypi_cached(
     from swe_srl.tasks.loading import load_tasks
 
     root = Path(cache_dir) if cache_dir else cache_root()
-    key = hashlib.sha256(repr((sorted(requirements), max_tasks, seed, KINDS, DEFAULT_TEST_CMD, DEFAULT_PIP)).encode()).hexdigest()[:12]
+    key = hashlib.sha256(repr((JOURNAL_VERSION, sorted(requirements), max_tasks, seed, KINDS, DEFAULT_TEST_CMD, DEFAULT_PIP)).encode()).hexdigest()[:12]
     path = root / "tasks" / f"synth-{key}.jsonl"
     if path.is_file():
         tasks = load_tasks(path)
