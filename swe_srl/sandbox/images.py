@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 
 from swe_srl.sandbox.spec import (
     DEFAULT_UID, DEFAULT_USER, DEFAULT_WORKDIR, LABEL_BASE_COMMIT, LABEL_HASH, LABEL_KIND, LABEL_MANAGED,
-    LABEL_BUILT_BY, LABEL_OWNER, LABEL_PYTHON, LABEL_REPO, LABEL_USER, LABEL_WORKDIR, EnvSpec, SandboxError, owner_label,
+    LABEL_OWNER, LABEL_PYTHON, LABEL_REPO, LABEL_RUN, LABEL_USER, LABEL_WORKDIR, EnvSpec, SandboxError, owner_label,
     sandboxes_dir,
 )
 
@@ -211,7 +211,7 @@ def ensure_base_image(python: str = DEFAULT_PYTHON, *, force: bool = False, log:
                 "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 'CMD ["sleep", "infinity"]',
                 f"LABEL {LABEL_MANAGED}=true {LABEL_KIND}=base {LABEL_HASH}={content_hash} "
-                f"{LABEL_PYTHON}={python} {LABEL_USER}={user} {LABEL_BUILT_BY}={owner_label()}",
+                f"{LABEL_PYTHON}={python} {LABEL_USER}={user} {LABEL_OWNER}={owner_label()} {LABEL_RUN}=build",
             ]
             cmd = ["docker", "import"]
             for c in changes:
@@ -421,7 +421,7 @@ def render_dockerfile(values: dict[str, str]) -> str:
 
 
 def build_env_image(spec: EnvSpec, repo_path: str | Path, base_commit: str, *, name: str | None = None,
-                    force: bool = False, log: Log = _quiet) -> str:
+                    force: bool = False, run_id: str | None = None, log: Log = _quiet) -> str:
     """The environment image of (``repo_path`` at ``base_commit``, ``spec``): built once, then cached.
 
     Returns the image tag. Raises :class:`SandboxError` when it cannot be built.
@@ -452,7 +452,7 @@ def build_env_image(spec: EnvSpec, repo_path: str | Path, base_commit: str, *, n
         labels = {
             LABEL_MANAGED: "true", LABEL_KIND: "env", LABEL_HASH: content_hash, LABEL_BASE_COMMIT: commit,
             LABEL_PYTHON: spec.python, LABEL_REPO: name, LABEL_WORKDIR: workdir, LABEL_USER: user,
-            LABEL_BUILT_BY: owner_label(),
+            LABEL_OWNER: owner_label(), LABEL_RUN: run_id or "build",
         }
         with tempfile.TemporaryDirectory(prefix="swe-srl-ctx-") as tmp:
             testbed = Path(tmp) / "testbed"

@@ -17,8 +17,8 @@ LABEL_MANAGED = "swe-srl.managed"
 LABEL_KIND = "swe-srl.kind"            # base | env | builder | sandbox
 LABEL_RUN = "swe-srl.run"              # run id given by the caller (or a generated one)
 LABEL_OWNER = "swe-srl.owner"          # host:pid:starttime of the process that started the container
-LABEL_BUILT_BY = "swe-srl.built-by"    # on images: host:pid:starttime of the build (never used to reap)
-# Containers inherit their image's labels, so a container is ours only when its own kind says so.
+# Images carry run and owner labels too (the build's). Containers inherit their image's labels,
+# so a container is ours only when its own kind (sandbox | builder) says so.
 CONTAINER_KINDS = ("sandbox", "builder")
 LABEL_HASH = "swe-srl.content-hash"    # cache key of an image
 LABEL_BASE_COMMIT = "swe-srl.base-commit"
