@@ -20,7 +20,7 @@ so agent runs convert back into clean training data.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from swe_srl.errors import FormatError, SweSrlError

@@ -57,6 +57,9 @@ class OpenAIPolicy(BasePolicy):
         self.max_backoff = float(max_backoff)
         self.send_seed = send_seed
         self._slots = threading.BoundedSemaphore(max(1, int(max_concurrency)))
+        self._max_context: int | None = None
+        self._probed_models = False
+        self._can_tokenize: bool | None = None
         self.model = model or self._first_model()
 
     @classmethod
@@ -71,14 +74,16 @@ class OpenAIPolicy(BasePolicy):
 
     # -- HTTP ---------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = f"{self.base_url}{path}"
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+                 retries: int | None = None) -> dict[str, Any]:
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+        max_retries = self.max_retries if retries is None else retries
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         last_error = "no attempt"
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(max_retries + 1):
             if attempt:
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
                 time.sleep(delay * (0.5 + random.random() / 2))
@@ -95,13 +100,46 @@ class OpenAIPolicy(BasePolicy):
                 last_error = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
             except ValueError as e:
                 last_error = f"invalid JSON in the response ({e})"
-        raise PolicyError(f"openai policy: {method} {url} failed after {self.max_retries + 1} attempts: {last_error}")
+        raise PolicyError(f"openai policy: {method} {url} failed after {max_retries + 1} attempts: {last_error}")
 
     def _first_model(self) -> str:
         data = self._request("GET", "/models").get("data") or []
         if not data:
             raise PolicyError(f"openai policy: {self.base_url}/models lists no model; name one as URL#MODEL")
         return str(data[0]["id"])
+
+    # -- context window (vLLM servers say; others return None and the agent does not shrink) --
+
+    @property
+    def max_context(self) -> int | None:
+        if self._max_context is None and not self._probed_models:
+            self._probed_models = True
+            try:
+                data = self._request("GET", "/models", retries=0).get("data") or []
+            except PolicyError:
+                data = []
+            for m in data:
+                if isinstance(m, dict) and m.get("id") == self.model and isinstance(m.get("max_model_len"), int):
+                    self._max_context = m["max_model_len"]
+        return self._max_context
+
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int | None:
+        """Prompt tokens from vLLM's ``/tokenize`` endpoint; None when the server has none."""
+        if self._can_tokenize is False:
+            return None
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        body = {"model": self.model, "messages": [{"role": m["role"], "content": m["content"]} for m in check_messages(messages)],
+                "add_generation_prompt": True}
+        try:
+            resp = self._request("POST", f"{root}/tokenize", body, retries=0)
+            count = int(resp["count"])
+        except (PolicyError, KeyError, TypeError, ValueError):
+            self._can_tokenize = False
+            return None
+        self._can_tokenize = True
+        if isinstance(resp.get("max_model_len"), int):
+            self._max_context = resp["max_model_len"]
+        return count
 
     # -- Policy -------------------------------------------------------------
 

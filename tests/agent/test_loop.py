@@ -83,7 +83,7 @@ def test_time_limit_interrupts_a_long_command(calc, calc_task, sandbox):
     result = Agent(policy, sandbox, calc_task, AgentConfig(max_wall_time_s=3)).run()
     assert result.exit_reason == "time_limit"
     assert result.duration_s < 20
-    assert result.trajectory.steps[0].meta["timed_out"] is True
+    assert result.trajectory.steps[0].meta["timed_out"] is True, result.trajectory.to_dict()
     assert "timed out" in result.trajectory.steps[0].observation
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from swe_srl.agent.replay_check import compare_patches, normalize_patch
-from swe_srl.agent.runner import RunConfig, run_tasks
+from swe_srl.agent.runner import run_tasks
 from swe_srl.io import iter_jsonl, write_jsonl
 from swe_srl.policy import load_policy
 from swe_srl.trajectories.models import Action, Step, Trajectory
@@ -54,7 +54,6 @@ def _mini_swe_agent_log(task, patch):
     def obs(output, code=0):
         return {"role": "user", "content": f"<returncode>{code}</returncode>\n<output>\n{output}</output>"}
 
-    from swe_srl.agent import loop  # noqa: F401  (the package imports)
     return {
         "trajectory_format": "mini-swe-agent-1",
         "instance_id": task["instance_id"],
@@ -89,7 +88,6 @@ def test_divergent_recordings_say_where_and_why(calc_task, calc_image, tmp_path)
     """Two recordings our sandbox cannot reproduce: a tool it does not have, and an
     environment that answers differently from the recorded one."""
     other = dict(calc_task, instance_id="local__calc-2")
-    fix = Step(Action("bash", {"command": "sed -i '2s/a - b/a + b/' calc/__init__.py"}), "fix", "")
     codex = Trajectory(
         id="codex-run", source_format="codex", instance_id=calc_task["instance_id"], patch=calc_task["patch"],
         steps=[Step(Action("apply_patch", {"input": "*** Begin Patch ..."}), "patch it", "Done!"),
@@ -102,7 +100,6 @@ def test_divergent_recordings_say_where_and_why(calc_task, calc_image, tmp_path)
                Step(Action("submit", {}), "", "")])
     path = tmp_path / "recorded.jsonl"
     write_jsonl(path, [codex.to_dict(), drifted.to_dict()])
-    assert fix  # (the working fix, for contrast: the drifted run guards it on a file that does not exist here)
     summary = _replay([calc_task, other], path, tmp_path / "replay")
     assert summary["replay"]["matched"] == 0
     assert summary["replay"]["diverged"] == ["local__calc-1", "local__calc-2"]

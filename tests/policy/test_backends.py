@@ -75,6 +75,9 @@ def test_protocol_and_completion_records(backend, calc):
         assert c.finish_reason in ("stop", "length")
         if kind in MODEL_BACKENDS:
             assert c.prompt_tokens > 400 and 0 < c.completion_tokens <= 64
+            # the agent fits prompts to the model with these two
+            assert policy.count_tokens(messages) == c.prompt_tokens
+            assert policy.max_context in (4096, 8192)
     with pytest.raises(SweSrlError):
         fresh().generate([], 1) if kind != "replay" else load_policy("replay:/nonexistent")
 
