@@ -128,3 +128,28 @@ def test_replay_policy_errors_name_the_problem(tmp_path):
     episode = policy.for_task({"instance_id": "i1"})
     [c] = episode.generate([{"role": "user", "content": "x"}])
     assert c.action.tool == "submit" and c.meta["replay_exhausted"] and episode.exhausted
+
+
+@pytest.mark.parametrize("sample", [
+    "mini-swe-agent/v1.15-gemini3pro__django__django-16255.traj.json",  # bash-only
+    "swe-agent-traj/v1-function-calling-replace-demo__marshmallow-1867.traj",  # tool calls
+])
+def test_replay_policy_answers_real_logs_step_by_step(samples_dir, sample):
+    """Real agent logs (their repositories cannot be built here): the replay policy
+    answers each recorded action in turn, in the response format, then submits."""
+    from swe_srl.rewards.format import parse_response
+    from swe_srl.trajectories.parsers import parse_file
+
+    [traj] = [t for t in parse_file(samples_dir / sample) if isinstance(t, Trajectory)]
+    policy = load_policy(f"replay:{samples_dir / sample}")
+    episode = policy.for_task({"instance_id": traj.instance_id})
+    answered = []
+    for i in range(len(traj.steps) + 1):
+        [c] = episode.generate([{"role": "user", "content": "next"}])
+        answered.append(c.action)
+        assert c.meta["replay_step"] == i
+        if c.action.tool in ("bash", "str_replace_editor", "submit") and "</parameter>" not in str(c.action.args):
+            parsed = parse_response(c.text).action  # the text is a well-formed response too
+            assert (parsed.tool, parsed.args) == (c.action.tool, c.action.args)
+    assert answered[: len(traj.steps)] == [s.action for s in traj.steps]
+    assert answered[-1].tool == "submit"
