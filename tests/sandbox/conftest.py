@@ -57,6 +57,11 @@ def docker_engine():
 
 
 @pytest.fixture(scope="session")
+def env_spec() -> EnvSpec:
+    return SPEC
+
+
+@pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory) -> tuple[Path, str, str]:
     return make_repo(tmp_path_factory.mktemp("repo"))
 

@@ -15,8 +15,6 @@ from swe_srl.errors import SweSrlError
 from swe_srl.sandbox import EnvSpec, SandboxPool
 from swe_srl.sandbox.spec import LABEL_BASE_COMMIT, LABEL_HASH, LABEL_MANAGED
 
-from .conftest import SPEC
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,12 +39,12 @@ def test_repository_specs_are_valid():
 
 
 @pytest.mark.docker
-def test_env_image_is_cached_labelled_and_holds_only_the_base_history(env_image, tiny_repo, docker_engine):
+def test_env_image_is_cached_labelled_and_holds_only_the_base_history(env_image, env_spec, tiny_repo, docker_engine):
     from swe_srl.sandbox import DockerSandbox, build_env_image
 
     repo, base, later = tiny_repo
     t0 = time.monotonic()
-    assert build_env_image(SPEC, repo, base, name="calc-test") == env_image
+    assert build_env_image(env_spec, repo, base, name="calc-test") == env_image
     assert time.monotonic() - t0 < 5, "an unchanged image must come from the cache"
     labels = docker_engine.images.get(env_image).labels
     assert labels[LABEL_MANAGED] == "true" and labels[LABEL_BASE_COMMIT] == base and len(labels[LABEL_HASH]) == 64
@@ -72,11 +70,11 @@ def test_snapshot_from_a_bare_mirror_keeps_only_the_base_history(tiny_repo, tmp_
 
 
 @pytest.mark.docker
-def test_bad_commit_is_a_clear_error(tiny_repo):
+def test_bad_commit_is_a_clear_error(tiny_repo, env_spec):
     from swe_srl.sandbox import SandboxError, build_env_image
 
     with pytest.raises(SandboxError, match="commit 0000000 not found"):
-        build_env_image(SPEC, tiny_repo[0], "0000000")
+        build_env_image(env_spec, tiny_repo[0], "0000000")
 
 
 @pytest.mark.docker
