@@ -320,3 +320,21 @@ def test_container_death_during_the_tests_is_an_infra_error(synth_tasks, tmp_pat
     assert killed
     v = result["v"]
     assert v["status"] == "infra_error" and v["error_kind"] == "sandbox", v
+
+
+def test_test_patch_is_applied_in_the_sandbox_and_its_tests_graded(synth_tasks, tmp_path):
+    """A SWE-bench-shaped task (non-empty test_patch): the added test exists only
+    through the test patch, so the gold patch resolves only if it was applied."""
+    from swe_srl.harness.run import EvalConfig, evaluate_instance
+
+    base = next(t for t in synth_tasks if t["repo"] == "pypi/boltons")
+    test_file = base["test_files"][0]
+    old = subprocess.run(["git", "show", f"{base['base_commit']}:{test_file}"], cwd=base["repo_path"], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    test_patch = _diff(test_file, old, old + "\n\ndef test_added_by_the_test_patch():\n    assert True\n")
+    task = dict(base, instance_id=base["instance_id"] + "-tp", test_patch=test_patch, test_files=None,
+                PASS_TO_PASS=[*base["PASS_TO_PASS"], f"{test_file}::test_added_by_the_test_patch"])
+    pred = {"instance_id": task["instance_id"], "model_name_or_path": "gold", "model_patch": task["patch"]}
+    v = evaluate_instance(task, pred, tmp_path, EvalConfig(run_id="tp", timeout=120))
+    assert v["resolved"], v
+    assert f"{test_file}::test_added_by_the_test_patch" in v["tests_status"]["PASS_TO_PASS"]["success"]
