@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
     @tasks_app.command("synthesize")
     def synthesize(
-        out: Path = typer.Option(..., "--out", help="Tasks JSONL to write (tasks of other repositories already in it are kept)."),
+        out: Path = typer.Option(..., "--out", help="Tasks JSONL to write (tasks already in it are kept; re-synthesized ones are replaced)."),
         repo: Optional[Path] = typer.Option(None, "--repo", help="A local git repository (its HEAD is the base)."),
         pypi: Optional[str] = typer.Option(None, "--pypi", help="A PyPI source distribution, NAME==VERSION."),
         max_tasks: int = typer.Option(5, "--max", min=1, help="Stop after this many tasks."),
