@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread():
     # On a busy 2-core machine, OpenMP spin-waiting makes 2 threads several times slower than 1.
     import torch
