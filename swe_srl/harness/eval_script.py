@@ -113,6 +113,20 @@ def test_modules(targets: list[str]) -> list[str]:
     return out
 
 
+def reset_conftest_commands(base_commit: str) -> list[str]:
+    """pytest's ``conftest.py`` files are test infrastructure: one that the
+    prediction added or changed (e.g. a hook that reports every test as
+    passed) is put back to the base commit before the test patch."""
+    base = shlex.quote(base_commit)
+    return [
+        "while IFS= read -r _swe_srl_f; do "
+        f"if git cat-file -e {base}:\"$_swe_srl_f\" 2>/dev/null; then git checkout -q {base} -- \"$_swe_srl_f\"; "
+        "else rm -f \"$_swe_srl_f\"; fi; "
+        f"done < <(git diff --name-only {base} -- 'conftest.py' '*/conftest.py'; "
+        "git ls-files --others --exclude-standard -- 'conftest.py' '*/conftest.py')",
+    ]
+
+
 def test_command(test_cmd: str, targets: list[str]) -> str:
     """The spec's command with the targets appended, or put where the command
     says: ``{tests}`` (file paths) or ``{test_modules}`` (dotted module names)."""
@@ -134,6 +148,7 @@ def eval_script(task: dict[str, Any], test_cmd: str, *, workdir: str = WORKDIR) 
         "set -uo pipefail",
         f"cd {shlex.quote(workdir)}",
         *reset_files_commands(base, reset_files),
+        *reset_conftest_commands(base),
     ]
     test_patch = task.get("test_patch") or ""
     if test_patch.strip():

@@ -124,3 +124,36 @@ def test_test_command_placeholders():
     assert es.test_command("pytest {tests} -x", ["tests/a.py"]) == "pytest tests/a.py -x"
     assert es.test_command("./tests/runtests.py -v 2 {test_modules}", ["tests/admin_views/test_forms.py"]) == \
         "./tests/runtests.py -v 2 admin_views.test_forms"
+
+
+FORCE_PASS = '''import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+'''
+
+
+def test_conftest_hook_forcing_passes_is_removed_before_the_tests(git_repo):
+    repo, base = git_repo
+    (repo / "tests" / "conftest.py").write_text(FORCE_PASS)  # added by the "model", code not fixed
+    (repo / "conftest.py").write_text(FORCE_PASS)
+    v = grade(_task(repo, base), _run_eval(repo, _task(repo, base)))
+    assert not v["resolved"]
+    assert v["tests_status"]["FAIL_TO_PASS"]["failure"] == ["tests/test_pkg.py::test_add"]
+    assert not (repo / "tests" / "conftest.py").exists()
+
+
+def test_conftest_in_the_base_commit_is_kept_and_a_changed_one_restored(git_repo):
+    repo, base = git_repo
+    (repo / "tests" / "conftest.py").write_text("MARK = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "conftest")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "tests" / "conftest.py").write_text(FORCE_PASS)
+    (repo / "pkg/__init__.py").write_text(FIX)
+    v = grade(_task(repo, base), _run_eval(repo, _task(repo, base)))
+    assert v["resolved"]
+    assert (repo / "tests" / "conftest.py").read_text() == "MARK = 1\n"
