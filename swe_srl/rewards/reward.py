@@ -75,13 +75,14 @@ def _action_string(text: str, compare: str, expert: str) -> tuple[str | None, fl
         parsed = parse_response(text)
     except FormatError:
         return None, FORMAT_FAILURE_REWARD
+    rendered = parsed.action.render()
+    if parsed.action.raw.strip() == expert.strip() or (compare == "canonical" and rendered == expert):
+        return expert, None  # the expert's action (even an odd one, such as an empty command): a perfect answer
     if is_degenerate(parsed.action):
         return None, DEGENERATE_REWARD
-    if parsed.action.raw.strip() == expert.strip():
-        return expert, None  # an exact copy of the expert string, whatever its layout
     if compare == "raw":
         return parsed.action.raw, None
-    return parsed.action.render(), None
+    return rendered, None
 
 
 def score_response(text: str, expert_action: str, *, similarity: str | SimilarityFn = "difflib", compare: str = "canonical") -> float:

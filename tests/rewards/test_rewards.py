@@ -164,6 +164,8 @@ def test_degenerate_actions_never_beat_a_real_attempt():
     assert deg == [0.0, 0.0]
     assert min(srl_reward(real, [expert] * 3)) >= max(deg)
     assert is_degenerate(Action("bash", {"command": ""})) and not is_degenerate(Action("submit", {}))
+    # ...but when the expert itself sent an empty command (SWE-agent: "view more logs"), copying it is perfect
+    assert srl_reward([empty], [render_action("bash", {"command": "   "})]) == [1.0]
 
 
 def test_a_grpo_batch_of_a_thousand_rollouts_scores_in_about_a_second(samples_dir):
