@@ -159,19 +159,20 @@ def run_tasks(
         return {"instance_id": iid, "exit_reason": result.exit_reason, "steps": result.steps,
                 "format_errors": result.format_errors, "replay": result.trajectory.meta.get("replay")}
 
-    with ThreadPoolExecutor(max_workers=config.workers) as pool:
-        futures = [pool.submit(work, t) for t in todo]
-        try:
-            for fut in as_completed(futures):
-                rec = fut.result()
-                if "error" in rec:
-                    errors.append(rec)
-                if on_result is not None:
-                    on_result(rec)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="swe-srl-run")
+    futures = [pool.submit(work, t) for t in todo]
+    try:
+        for fut in as_completed(futures):
+            rec = fut.result()
+            if "error" in rec:
+                errors.append(rec)
+            if on_result is not None:
+                on_result(rec)
+    except BaseException:
+        # Interrupted: queued tasks are dropped; finished ones are on disk already.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return write_summary(out, ids, errors, {
         "policy": policy_spec, "model_name_or_path": model_name, "mode": config.mode, "workers": config.workers,
         "agent_config": agent_config.to_dict(), "policy_config": run_meta["policy_config"],

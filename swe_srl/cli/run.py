@@ -20,7 +20,7 @@ Examples:
 """
 
 
-def _policy_opts(items: list[str]) -> dict[str, Any]:
+def _policy_opts(items: list[str], flag: str = "--policy-opt") -> dict[str, Any]:
     import yaml
 
     from swe_srl.errors import ConfigError
@@ -29,7 +29,7 @@ def _policy_opts(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--policy-opt {item!r}: expected KEY=VALUE")
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
         try:
             opts[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError:
@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
         command_timeout: Optional[float] = typer.Option(None, "--command-timeout", help="Seconds per shell command (default: the sandbox's)."),
         policy_opt: Optional[list[str]] = typer.Option(None, "--policy-opt", help="Backend option KEY=VALUE (repeatable), e.g. dtype=bfloat16, max_concurrency=4."),
         model_name: Optional[str] = typer.Option(None, "--model-name", help="model_name_or_path in predictions (default: the policy)."),
+        sandbox_opt: Optional[list[str]] = typer.Option(None, "--sandbox-opt", help="Sandbox limit KEY=VALUE (repeatable): cpus, memory, pids_limit, network, command_timeout, max_output_chars."),
     ) -> None:
         """Run a policy on every task and write SWE-bench predictions and canonical trajectories."""
         from swe_srl.agent.loop import AgentConfig
@@ -70,8 +71,12 @@ def register(app: typer.Typer) -> None:
         from swe_srl.tasks import load_tasks
 
         parse_spec(policy)  # a bad spec fails before anything heavy loads
+        sandbox = _policy_opts(sandbox_opt or [], flag="--sandbox-opt")
+        allowed = {"cpus", "memory", "pids_limit", "network", "command_timeout", "max_output_chars"}
+        if set(sandbox) - allowed:
+            raise SweSrlError(f"--sandbox-opt: unknown key(s) {', '.join(sorted(set(sandbox) - allowed))}; valid: {', '.join(sorted(allowed))}")
         config = RunConfig(mode=mode, workers=workers, model_name=model_name,
-                           repos_dir=str(repos_dir) if repos_dir else None)
+                           repos_dir=str(repos_dir) if repos_dir else None, sandbox=sandbox)
         agent_config = AgentConfig(
             max_steps=max_steps, max_total_tokens=max_total_tokens, max_wall_time_s=time_limit,
             max_format_errors=max_format_errors, context_steps=context_steps,

@@ -46,10 +46,11 @@ def test_replayed_recording_resolves_a_synthesized_task_through_eval(calc, tmp_p
     assert "1 passed" in rec["steps"][2]["observation"]
 
     run = swe_srl("run", "--tasks", tasks, "--policy", f"replay:{tmp_path}/recorded/trajectories.jsonl",
-                  "--out", tmp_path / "replay")
+                  "--out", tmp_path / "replay", "--sandbox-opt", "memory=1g", "--sandbox-opt", "cpus=1")
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads((tmp_path / "replay" / "summary.json").read_text())
     assert summary["submitted"] == 1 and summary["replay"]["matched"] == 1 and summary["mean_steps"] == 3
+    assert summary["config"]["sandbox"] == {"memory": "1g", "cpus": 1}
     [pred] = _records(tmp_path / "replay" / "predictions.jsonl")
     assert set(pred) == {"instance_id", "model_name_or_path", "model_patch"}
     [traj] = _records(tmp_path / "replay" / "trajectories.jsonl")
@@ -102,3 +103,5 @@ def test_bad_input_is_a_one_line_error(tmp_path):
     assert r.returncode == 1 and "valid forms: hf:PATH" in r.stderr
     r = swe_srl("run", "--tasks", tmp_path / "t.jsonl", "--policy", "hf:x", "--out", tmp_path / "o", "--mode", "chat")
     assert r.returncode == 1 and "unknown mode 'chat'" in r.stderr
+    r = swe_srl("run", "--tasks", tmp_path / "t.jsonl", "--policy", "hf:x", "--out", tmp_path / "o", "--sandbox-opt", "gpus=1")
+    assert r.returncode == 1 and "--sandbox-opt: unknown key(s) gpus" in r.stderr
