@@ -129,3 +129,18 @@ def test_cli_build_ls_prune(env_image, tiny_repo, tmp_path):
     assert r.returncode == 1 and "choose one of 3.9, 3.11, 3.13" in r.stderr
     for cmd in ("build", "ls", "prune"):
         assert "Examples:" in swe_srl("sandbox", cmd, "--help").stdout
+
+
+def test_owner_labels_tell_live_dead_and_foreign_owners():
+    import os
+
+    from swe_srl.sandbox.spec import owner_alive, owner_label
+
+    assert owner_alive(owner_label()) is True
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    assert owner_alive(owner_label(dead.pid)) is False
+    host, pid, start = owner_label().rsplit(":", 2)
+    assert owner_alive(f"{host}:{os.getpid()}:{int(start) + 1}") is False  # a reused pid
+    assert owner_alive(f"some-other-host:{os.getpid()}:{start}") is None
+    assert owner_alive("garbage") is False
