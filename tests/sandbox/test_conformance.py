@@ -195,3 +195,10 @@ def test_a_command_cannot_fake_the_end_of_its_output(any_sb):
 def test_ps_shows_short_lines(any_sb):
     r = any_sb.run("tr '\\0' ' ' < /proc/$PPID/cmdline")  # what `ps aux` would print for the agent
     assert "swe-srl-agent" in r.output and len(r.output) < 400
+
+
+def test_timeout_also_kills_processes_that_left_the_session(any_sb):
+    r = any_sb.run("setsid sleep 600.7 & setsid sleep 600.7", timeout=1)
+    assert r.timed_out
+    time.sleep(0.2)
+    assert any_sb.run("ps -eo args | grep -c '^sleep 600.7' || true").output.strip() == "0"
