@@ -338,3 +338,57 @@ def test_test_patch_is_applied_in_the_sandbox_and_its_tests_graded(synth_tasks, 
     v = evaluate_instance(task, pred, tmp_path, EvalConfig(run_id="tp", timeout=120))
     assert v["resolved"], v
     assert f"{test_file}::test_added_by_the_test_patch" in v["tests_status"]["PASS_TO_PASS"]["success"]
+
+
+SPIN = '''import operator
+
+
+def spin(n):
+    i = 0
+    while operator.lt(i, n):
+        i = i + 1
+    return i
+
+
+def double(x):
+    return x * 2
+'''
+SPIN_TESTS = '''from pkg.spin import double, spin
+
+
+def test_spin():
+    assert spin(3) == 3
+
+
+def test_double():
+    assert double(2) == 4
+
+
+def test_unrelated():
+    assert True
+'''
+
+
+def test_synthesis_drops_and_counts_bugs_that_hang(tmp_path):
+    from swe_srl.tasks.synthesize import synthesize_repo
+
+    from .conftest import git
+
+    repo = tmp_path / "spinrepo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "pkg" / "spin.py").write_text(SPIN)
+    (repo / "tests" / "test_spin.py").write_text(SPIN_TESTS)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "spin")
+    t0 = time.monotonic()
+    tasks, stats = synthesize_repo(repo, max_tasks=5, kinds=("swap_operator",), run_timeout=8,
+                                   cache_dir=tmp_path / "cache")
+    assert stats.tried == 2 and stats.hang == 1 and stats.kept == 1, stats
+    assert [t["meta"]["function"] for t in tasks] == ["double"]
+    assert tasks[0]["FAIL_TO_PASS"] == ["tests/test_spin.py::test_double"]
+    assert sorted(tasks[0]["PASS_TO_PASS"]) == ["tests/test_spin.py::test_spin", "tests/test_spin.py::test_unrelated"]
+    assert stats.dropped_examples[0]["reason"] == "hang"
+    assert time.monotonic() - t0 < 120
