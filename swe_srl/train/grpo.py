@@ -92,7 +92,8 @@ class SRLGRPOTrainer(GRPOTrainer):
         self.ds_epsilon = epsilon
         self.ds_max_refill_rounds = max_refill_rounds
         self._ds_last_rewards: torch.Tensor | None = None
-        self._ds_calls = 0
+        self._ds_calls_this_step = 0
+        self._ds_last_step = -1
         # One record per generation batch (rank-local copy of global decisions): for inspection and tests.
         self.dynamic_sampling_history: list[dict[str, Any]] = []
         if epsilon is not None:
@@ -131,7 +132,9 @@ class SRLGRPOTrainer(GRPOTrainer):
         """Further prompts for this process: the same global draw on every process, sliced by rank."""
         nproc = self.accelerator.num_processes
         total = groups_per_process * nproc
-        gen = torch.Generator().manual_seed(int(self.args.seed) * 1_000_003 + self._ds_calls * 101 + round_index)
+        # Keyed by (seed, optimizer step, generation batch within the step, round): a resumed run draws the same prompts.
+        key = ((int(self.args.seed) * 1_000_003 + int(self.state.global_step)) * 1_009 + self._ds_calls_this_step) * 101 + round_index
+        gen = torch.Generator().manual_seed(key % (2**63))
         n = len(self.train_dataset)
         if total <= n:
             order = torch.randperm(n, generator=gen)[:total]
@@ -151,7 +154,9 @@ class SRLGRPOTrainer(GRPOTrainer):
         if len(inputs) % G:
             raise ConfigError(f"a generation batch of {len(inputs)} rows is not whole groups of {G}")
         need = len(inputs) // G  # groups per process
-        self._ds_calls += 1
+        step = int(self.state.global_step)
+        self._ds_calls_this_step = self._ds_calls_this_step + 1 if step == self._ds_last_step else 0
+        self._ds_last_step = step
 
         output, keep, rewards = self._score_round(inputs)
         rounds: list[tuple[dict[str, Any], torch.Tensor, list[dict[str, Any]]]] = [(output, keep.view(nproc, -1), inputs)]
