@@ -75,7 +75,10 @@ def test_sft_baseline_learns_the_format(sft_model):
     assert yaml.safe_load((sft_model / "config.yaml").read_text())["format"] == "swe-srl.train/v1"
 
 
-def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(sft_model, datasets_dir, tmp_path):
+@pytest.fixture(scope="session")
+def lora_run(sft_model, datasets_dir, tmp_path_factory) -> Path:
+    """SRL with LoRA through the CLI: 2 steps, a refused re-run, then --resume to step 3."""
+    tmp_path = tmp_path_factory.mktemp("lora")
     out = tmp_path / "srl"
     cfg = write_config(tmp_path / "srl.yaml", {
         "method": "srl", "model": str(sft_model / "model"), "dataset": str(datasets_dir / "mix"), "output_dir": str(out),
@@ -97,6 +100,11 @@ def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(sft_model, datasets
         fh.write(json.dumps({"step": 3, "reward": 99.0}) + "\n")
     res = run_cli(["train", "--config", str(cfg), "max_steps=3", "save_steps=1", "--resume"])
     assert res.exit_code == 0, res.output
+    return out
+
+
+def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(lora_run, sft_model):
+    out = lora_run
     summary = json.loads((out / "summary.json").read_text())
     assert summary["global_step"] == 3 and summary["resumed_from"].endswith("checkpoint-2")
     steps = [r["step"] for r in metrics(out) if "reward" in r]
@@ -123,6 +131,19 @@ def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(sft_model, datasets
     policy = load_policy(f"hf:{adapter}", max_tokens=24, temperature=0.0)
     out_text = policy.propose(short_rows([TARGET], 1)[0]["prompt"], n=1)
     assert len(out_text) == 1 and isinstance(out_text[0], str)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_trained_adapter_serves_with_the_vllm_policy(lora_run):
+    from swe_srl.policy import load_policy
+
+    policy = load_policy(f"vllm:{lora_run / 'adapter'}", max_tokens=24, temperature=0.0, max_model_len=1024)
+    try:
+        out = policy.propose(short_rows([TARGET], 1)[0]["prompt"], n=2)
+    finally:
+        policy.close()
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)
 
 
 def _sampled_reward(model_dir: Path, n: int = 64, seed: int = 123) -> float:
