@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -77,6 +76,10 @@ def _dedupe_jsonl(path: Path, key: Callable[[dict[str, Any]], str | None], keep:
     return rows
 
 
+class RunInterrupted(SweSrlError):
+    """A task whose run was cut short by an interrupt: not written, so a re-run does it."""
+
+
 def prepare_task(task: dict[str, Any], config: RunConfig):
     """Build (or reuse) the task's environment image; ``(image, SandboxConfig)``."""
     from swe_srl.sandbox import EnvSpec, SandboxConfig, build_env_image
@@ -105,6 +108,8 @@ def run_one(policy: Any, task: dict[str, Any], agent_config: Any, config: RunCon
     image, sb_config = prepare_task(task, config)
     with DockerSandbox.start(image, sb_config, run_id=run_meta.get("run_name")) as sandbox:
         result = Agent(bound, sandbox, task, agent_config, run_meta=run_meta).run()
+        if sandbox.closed:  # removed under us: the run was interrupted (Ctrl-C), not finished
+            raise RunInterrupted(f"{task['instance_id']}: interrupted")
     recorded = getattr(bound, "trajectory", None)
     if recorded is not None and config.validate_replay:
         from swe_srl.agent.replay_check import diagnose
@@ -144,35 +149,43 @@ def run_tasks(
     run_meta = {"run_name": run_name, "policy": policy_spec, "mode": config.mode, "swe_srl_version": __version__,
                 "policy_config": describe() if callable(describe) else {}}
     lock = threading.Lock()
+    stop = threading.Event()
     errors: list[dict[str, str]] = []
     t0 = time.monotonic()
 
     def work(task: dict[str, Any]) -> dict[str, Any]:
         iid = task["instance_id"]
+        if stop.is_set():
+            return {"instance_id": iid, "error": "interrupted before it started"}
         try:
             result = run_one(policy, task, agent_config, config, run_meta)
         except SweSrlError as e:
             return {"instance_id": iid, "error": str(e)}
         with lock:
+            if stop.is_set():
+                return {"instance_id": iid, "error": "interrupted"}
             append_jsonl(out / "trajectories.jsonl", result.trajectory.to_dict())
             append_jsonl(out / "predictions.jsonl", result.prediction(model_name))
         return {"instance_id": iid, "exit_reason": result.exit_reason, "steps": result.steps,
                 "format_errors": result.format_errors, "replay": result.trajectory.meta.get("replay")}
 
-    pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="swe-srl-run")
-    futures = [pool.submit(work, t) for t in todo]
+    from swe_srl.sandbox import SandboxPool
+
+    # SandboxPool installs the sandboxes' signal handlers from this (main) thread: on Ctrl-C
+    # the containers are removed at once, running agents end, queued tasks are dropped.
     try:
-        for fut in as_completed(futures):
-            rec = fut.result()
+        for item in SandboxPool(config.workers).imap(work, todo):
+            if item.error is not None:  # a bug, not bad input: counted, and the batch goes on
+                rec = {"instance_id": item.item["instance_id"], "error": f"{type(item.error).__name__}: {item.error}"}
+            else:
+                rec = item.value
             if "error" in rec:
                 errors.append(rec)
             if on_result is not None:
                 on_result(rec)
     except BaseException:
-        # Interrupted: queued tasks are dropped; finished ones are on disk already.
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
         raise
-    pool.shutdown(wait=True)
     return write_summary(out, ids, errors, {
         "policy": policy_spec, "model_name_or_path": model_name, "mode": config.mode, "workers": config.workers,
         "agent_config": agent_config.to_dict(), "policy_config": run_meta["policy_config"],

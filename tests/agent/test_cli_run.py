@@ -105,3 +105,42 @@ def test_bad_input_is_a_one_line_error(tmp_path):
     assert r.returncode == 1 and "unknown mode 'chat'" in r.stderr
     r = swe_srl("run", "--tasks", tmp_path / "t.jsonl", "--policy", "hf:x", "--out", tmp_path / "o", "--sandbox-opt", "gpus=1")
     assert r.returncode == 1 and "--sandbox-opt: unknown key(s) gpus" in r.stderr
+
+
+@pytest.mark.docker
+def test_interrupted_run_keeps_finished_tasks_and_resumes(calc_task, calc_image, tmp_path):
+    import signal
+    import time
+
+    from swe_srl.trajectories.models import Action, Step, Trajectory
+
+    quick = dict(calc_task, instance_id="local__calc-quick")
+    slow = dict(calc_task, instance_id="local__calc-slow")
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(tasks, [quick, slow])
+    fix = Step(Action("bash", {"command": "sed -i '2s/a - b/a + b/' calc/__init__.py"}), "fix", "")
+    rec = tmp_path / "rec.jsonl"
+    write_jsonl(rec, [
+        Trajectory(id="q", source_format="x", instance_id="local__calc-quick", steps=[fix], patch=calc_task["patch"]).to_dict(),
+        Trajectory(id="s", source_format="x", instance_id="local__calc-slow", patch=calc_task["patch"],
+                   steps=[Step(Action("bash", {"command": "sleep 60"}), "wait", ""), fix]).to_dict(),
+    ])
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "swe_srl", "run", "--tasks", str(tasks), "--policy", f"replay:{rec}", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "predictions.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the slow task is in its sleep now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in err, err[-2000:]
+    assert [p["instance_id"] for p in _records(out / "predictions.jsonl")] == ["local__calc-quick"]
+    # the re-run does only what is left (the recording's sleep is real: 60 s would show)
+    write_jsonl(rec, [_records(rec)[0], dict(_records(rec)[1], steps=[fix.to_dict()])])
+    t0 = time.monotonic()
+    again = swe_srl("run", "--tasks", tasks, "--policy", f"replay:{rec}", "--out", out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert time.monotonic() - t0 < 50
+    preds = {p["instance_id"]: p["model_patch"] for p in _records(out / "predictions.jsonl")}
+    assert preds == {"local__calc-quick": calc_task["patch"], "local__calc-slow": calc_task["patch"]}
