@@ -54,6 +54,10 @@ def register(app: typer.Typer) -> None:
         preds = {k: v for k, v in preds.items() if k in known}
         if not preds:
             raise SweSrlError(f"{predictions}: no prediction matches an instance of {tasks_file}")
+        if not rewrite_reports:
+            from swe_srl.harness.run import check_tasks
+
+            check_tasks([t for t in tasks if t["instance_id"] in preds], specs_dir, repos_dir)
         out_dir = out or Path("runs") / run_id
         config = EvalConfig(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir, repos_dir=repos_dir)
         counts = {"done": 0, "resolved": 0, "errors": 0, "skipped": 0}

@@ -108,7 +108,10 @@ def register(app: typer.Typer) -> None:
         from swe_srl.tasks.loading import load_tasks
         from swe_srl.tasks.validate import VALIDATION, validate_tasks
 
+        from swe_srl.harness.run import check_tasks
+
         tasks = load_tasks(tasks_file)
+        check_tasks(tasks, specs_dir, repos_dir)
         out_dir = out or Path("runs") / f"validate-{tasks_file.stem}"
         total = len(tasks) * (repeat + 1)
         with progress() as bar:

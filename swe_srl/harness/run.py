@@ -189,6 +189,19 @@ def regrade_instance(task: dict[str, Any], out_dir: Path, *, specs_dir: Path | N
     return verdict
 
 
+def check_tasks(tasks: list[dict[str, Any]], specs_dir: Path | None = None, repos_dir: Path | None = None) -> None:
+    """Fail early, with one line, on a task whose environment spec or repository
+    cannot be found (a user error, not an infrastructure failure)."""
+    from swe_srl.sandbox import EnvSpec
+    from swe_srl.harness.log_parsers import canonical_name
+    from swe_srl.tasks import resolve_repo_path
+
+    for task in tasks:
+        spec = EnvSpec.for_task(task, specs_dir)
+        canonical_name(spec.log_parser)
+        resolve_repo_path(task, repos_dir)
+
+
 Callback = Callable[[str, dict[str, Any], bool], None]
 
 

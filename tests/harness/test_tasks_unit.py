@@ -171,3 +171,28 @@ def test_validation_flags_tests_whose_outcome_changes_between_gold_runs():
     assert verdict_for(task, [flaky, flaky], empty)["verdict"] == "gold_fails"
     assert verdict_for(task, [good], _verdict(False, {"f": True}, {"p": True, "q": False}, "unresolved"))["verdict"] == "empty_resolves"
     assert verdict_for(task, [good], None)["verdict"] == "error"
+
+
+def test_eval_cli_without_a_spec_is_one_line_error(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "repo").mkdir()
+    task = dict(ROW, FAIL_TO_PASS=["t.py::a"], PASS_TO_PASS=[], repo="nobody/nothing", repo_path=str(tmp_path / "repo"))
+    (tmp_path / "t.jsonl").write_text(json.dumps(task) + "\n")
+    res = subprocess.run([sys.executable, "-m", "swe_srl", "eval", "--tasks", str(tmp_path / "t.jsonl"),
+                          "--predictions", "gold", "--run-id", "x", "--out", str(tmp_path / "o")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert res.returncode == 1
+    assert "no environment spec" in res.stdout and "Traceback" not in res.stdout
+
+
+def test_eval_cli_refuses_unknown_predictions_file(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "t.jsonl").write_text(json.dumps(ROW) + "\n")
+    res = subprocess.run([sys.executable, "-m", "swe_srl", "eval", "--tasks", str(tmp_path / "t.jsonl"),
+                          "--predictions", str(tmp_path / "missing.jsonl"), "--run-id", "x"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    assert res.returncode == 1 and "missing.jsonl: no such file" in res.stdout
