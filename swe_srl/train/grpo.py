@@ -190,10 +190,12 @@ class SRLGRPOTrainer(GRPOTrainer):
                     chosen.append((r, g))
                     refilled_local += r > 0
         unfilled_local = need - len(chosen)
+        fillers: set[tuple[int, int]] = set()
         for r, (_, keep_r, _) in enumerate(rounds):
             for g, ok in enumerate(keep_r[rank].tolist()):
                 if not ok and len(chosen) < need:
                     chosen.append((r, g))
+                    fillers.add((r, g))
         # Global counts, computed identically on every process from the gathered decisions.
         refilled = unfilled = 0
         for p in range(nproc):
@@ -205,7 +207,7 @@ class SRLGRPOTrainer(GRPOTrainer):
                         refilled += r > 0
             unfilled += need - have
 
-        merged = self._merge(rounds, chosen)
+        merged = self._merge(rounds, chosen, fillers)
         chosen_ids = [_row_id(rounds[r][2][g * G]) for r, g in chosen]
         record.update({
             "dropped_first": dropped_first, "dropped_total": dropped_total, "refill_rounds": refill_round,
@@ -221,9 +223,12 @@ class SRLGRPOTrainer(GRPOTrainer):
         metrics["dynamic_sampling/unfilled_groups"].append(float(unfilled))
         return merged
 
-    def _merge(self, rounds, chosen: list[tuple[int, int]]) -> dict[str, Any]:
+    def _merge(self, rounds, chosen: list[tuple[int, int]], fillers: set[tuple[int, int]]) -> dict[str, Any]:
+        """Concatenate the chosen groups' rows. Filler groups (dropped ones kept only for the
+        batch shape) get zero advantages: with epsilon > 0 their tiny spread would otherwise be
+        amplified by the group normalisation."""
         G = self.num_generations
-        if len(rounds) == 1 and chosen == [(0, g) for g in range(len(chosen))]:
+        if len(rounds) == 1 and chosen == [(0, g) for g in range(len(chosen))] and not fillers:
             return rounds[0][0]  # nothing dropped: TRL's output as is
         outputs = [o for o, _, _ in rounds]
         pad_id = self._tokenizer.pad_token_id
@@ -240,8 +245,10 @@ class SRLGRPOTrainer(GRPOTrainer):
         for key in keys - {"num_items_in_batch"}:
             parts = []
             for r, g in chosen:
-                t = outputs[r][key]
-                parts.append(t[g * G:(g + 1) * G])
+                t = outputs[r][key][g * G:(g + 1) * G]
+                if key == "advantages" and (r, g) in fillers:
+                    t = torch.zeros_like(t)
+                parts.append(t)
             if key in _ROW_KEYS or parts[0].dim() < 2:
                 merged[key] = torch.cat(parts, dim=0)
             elif key == "importance_sampling_ratio" and all(p.size(1) == 1 for p in parts):

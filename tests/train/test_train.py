@@ -289,3 +289,43 @@ def test_accelerate_launch_two_cpu_processes(sft_model, datasets_dir, tmp_path):
     assert summary["dynamic_sampling"]["generation_batches"] == 2
     assert (out / "adapter" / "adapter_config.json").exists()
     assert any(r.get("validation/samples") == 3.0 for r in metrics(out))  # gathered from both ranks
+
+
+def test_filler_groups_get_zero_advantage(tiny_model, tmp_path):
+    """When refills run out, dropped groups fill the batch with zero advantage (no gradient),
+    even when epsilon > 0 lets them have a small spread that normalisation would blow up."""
+    from swe_srl.train.config import config_from_dict
+    from swe_srl.train.runner import run_training
+
+    rows = short_rows(["ls"], 4)
+    save_dataset(tmp_path / "data", rows, rows[:1])
+    seen = {}
+
+    def tiny_spread(completions, **kwargs):  # std ~1e-3 < epsilon: every group is dropped
+        return [0.5 + 1e-3 * (i % 2) for i in range(len(completions))]
+
+    cfg = config_from_dict({
+        "method": "srl", "model": str(tiny_model), "dataset": str(tmp_path / "data"), "output_dir": str(tmp_path / "run"),
+        "lora": None, "srl": {"epsilon": 0.01, "max_refill_rounds": 1}, "validation": {"every_steps": 0},
+        "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 8, "max_steps": 1,
+        "save_strategy": "no", "use_cpu": True, "seed": 0, "disable_tqdm": True,
+    })
+    from swe_srl.train import grpo
+
+    original = grpo.SRLGRPOTrainer._merge
+
+    def spy(self, rounds, chosen, fillers):
+        out = original(self, rounds, chosen, fillers)
+        seen["adv"] = out["advantages"].clone()
+        seen["raw"] = rounds[0][0]["advantages"].clone()
+        return out
+
+    grpo.SRLGRPOTrainer._merge = spy
+    try:
+        summary, trainer = run_training(cfg, reward_funcs=[tiny_spread])
+    finally:
+        grpo.SRLGRPOTrainer._merge = original
+    h = trainer.dynamic_sampling_history[0]
+    assert h["unfilled"] == 2 and h["dropped_total"] == 4
+    assert seen["raw"].abs().max() > 0.5  # TRL's normalisation turned a 1e-3 spread into ~0.74
+    assert seen["adv"].abs().max() == 0.0
