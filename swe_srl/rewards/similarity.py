@@ -135,7 +135,7 @@ def batch_similarity(preds: Sequence[str], experts: Sequence[str], similarity: s
 
     With the exact backend, consecutive pairs sharing the same expert (a GRPO
     group: G rollouts of one prompt) reuse one matcher, whose index of the
-    expert string is built once.
+    expert string is built once, and identical rollouts are scored once.
 
     >>> batch_similarity(["ab", "abc", "x"], ["abc", "abc", "abc"]) == [difflib_ratio(p, "abc") for p in ["ab", "abc", "x"]]
     True
@@ -149,6 +149,7 @@ def batch_similarity(preds: Sequence[str], experts: Sequence[str], similarity: s
     out: list[float] = []
     matcher = None
     current = None
+    seen: dict[str, float] = {}  # identical rollouts of the same expert (frequent late in training)
     for p, e in zip(preds, experts):
         if p == e:
             out.append(1.0)
@@ -156,6 +157,10 @@ def batch_similarity(preds: Sequence[str], experts: Sequence[str], similarity: s
         if matcher is None or e is not current and e != current:
             matcher = cls(None, "", e, autojunk=False)
             current = e
-        matcher.set_seq1(p)
-        out.append(matcher.ratio())
+            seen = {}
+        value = seen.get(p)
+        if value is None:
+            matcher.set_seq1(p)
+            value = seen[p] = matcher.ratio()
+        out.append(value)
     return out
