@@ -9,7 +9,8 @@ each rollout is another real action, half of them a small edit of the
 expert), so the exact backend's per-expert matcher reuse is measured as
 used in training. The baseline (difflib.SequenceMatcher(..., autojunk=False)
 .ratio()) runs on the same pairs in the same process; `exact` is true only
-when every value is bit-identical to difflib's.
+when every value (of the default backend and of cydifflib) is bit-identical
+to difflib's.
 
     python scripts/bench/reward.py [--pairs 2000] [--json PATH]
 """
@@ -92,15 +93,27 @@ def main() -> None:
     t = time.perf_counter()
     got = sim.batch_similarity(preds, experts)
     t_fast = time.perf_counter() - t
+    exact = got == want
     t = time.perf_counter()
     srl_reward(completions, experts)
     t_reward = time.perf_counter() - t
     t = time.perf_counter()
     sim.batch_similarity(preds, experts, "indel")
     t_indel = time.perf_counter() - t
+    t_cy = None
+    if sim.backend() != "cydifflib":
+        try:
+            previous = sim.use_backend("cydifflib")
+        except ImportError:
+            previous = None
+        if previous is not None:
+            t = time.perf_counter()
+            exact_cy = sim.batch_similarity(preds, experts) == want
+            t_cy = time.perf_counter() - t
+            sim.use_backend(previous)
+            exact = exact and exact_cy
 
     n = len(preds)
-    exact = got == want
     result = {
         "pairs_per_s": round(n / t_fast, 1),
         "difflib_pairs_per_s": round(n / t_ref, 1),
@@ -108,6 +121,7 @@ def main() -> None:
         "exact": exact,
         "reward_pairs_per_s": round(n / t_reward, 1),  # parse + canonicalise + similarity
         "indel_pairs_per_s": round(n / t_indel, 1),
+        "cydifflib_pairs_per_s": round(n / t_cy, 1) if t_cy else None,
         "backend": sim.backend(),
         "pairs": n,
         "source": source,
@@ -117,6 +131,8 @@ def main() -> None:
     print(f"{'what':<28}{'pairs/s':>12}")
     print(f"{'difflib (stdlib)':<28}{result['difflib_pairs_per_s']:>12.0f}")
     print(f"{'action_similarity (exact)':<28}{result['pairs_per_s']:>12.0f}   x{result['speedup']:.1f}, exact={exact}")
+    if t_cy:
+        print(f"{'cydifflib (exact)':<28}{result['cydifflib_pairs_per_s']:>12.0f}")
     print(f"{'srl_reward (parse + exact)':<28}{result['reward_pairs_per_s']:>12.0f}")
     print(f"{'indel (not identical)':<28}{result['indel_pairs_per_s']:>12.0f}")
     if args.json:

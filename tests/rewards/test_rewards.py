@@ -56,7 +56,18 @@ def real_actions(samples_dir) -> list[str]:
     return out
 
 
-def test_similarity_equals_difflib_on_random_pairs():
+@pytest.fixture(params=["c", "cydifflib"])
+def exact_backend(request):
+    """Each accelerated exact backend in turn (the C one needs a C compiler)."""
+    try:
+        previous = sim.use_backend(request.param)
+    except Exception as e:  # noqa: BLE001 - reported as a skip with the reason
+        pytest.skip(f"{request.param} backend unavailable: {e}")
+    yield request.param
+    sim.use_backend(previous)
+
+
+def test_similarity_equals_difflib_on_random_pairs(exact_backend):
     pairs = random_pairs(3000)
     got = [sim.action_similarity(a, b) for a, b in pairs]
     want = [ref(a, b) for a, b in pairs]
@@ -64,7 +75,7 @@ def test_similarity_equals_difflib_on_random_pairs():
     assert sim.batch_similarity([a for a, _ in pairs], [b for _, b in pairs]) == want
 
 
-def test_similarity_equals_difflib_on_real_actions(samples_dir):
+def test_similarity_equals_difflib_on_real_actions(samples_dir, exact_backend):
     actions = real_actions(samples_dir)
     assert len(actions) > 100
     rng = random.Random(1)
@@ -80,8 +91,10 @@ def test_similarity_equals_difflib_on_real_actions(samples_dir):
     assert sim.batch_similarity(preds, experts) == [ref(a, b) for a, b in zip(preds, experts)]
 
 
-def test_exact_backend_is_the_accelerated_one_and_much_faster(samples_dir):
-    assert sim.backend() == "cydifflib"
+def test_default_backend_is_accelerated_and_much_faster(samples_dir):
+    import shutil
+
+    assert sim.backend() == ("c" if shutil.which("cc") or shutil.which("gcc") else "cydifflib")
     actions = real_actions(samples_dir)
     rng = random.Random(2)
     pairs = [(rng.choice(actions), rng.choice(actions)) for _ in range(300)]
