@@ -11,11 +11,11 @@ from pathlib import Path
 
 CALC = "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n"
 FIXED = CALC.replace("return a - b\n\n\ndef sub", "return a + b\n\n\ndef sub")
-TEST_SUB = "from calc import sub\n\n\ndef test_sub():\n    assert sub(3, 1) == 2\n"
-TEST_ADD = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+TEST_SUB = "from calc import add, sub\n\n\ndef test_sub():\n    assert sub(3, 1) == 2\n"
+TEST_ADD = TEST_SUB + "\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 FILES = {
     "calc/__init__.py": CALC,
-    "tests/test_sub.py": TEST_SUB,
+    "tests/test_calc.py": TEST_SUB,
     "pyproject.toml": ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
                        '[project]\nname = "calc"\nversion = "0.1"\n'),
 }
@@ -43,11 +43,9 @@ def make_task(root: Path) -> dict:
     (repo / "calc/__init__.py").write_text(FIXED)
     patch = git(repo, "diff")
     git(repo, "checkout", "-q", "--", ".")
-    (repo / "tests/test_add.py").write_text(TEST_ADD)
-    git(repo, "add", "-N", "tests/test_add.py")
+    (repo / "tests/test_calc.py").write_text(TEST_ADD)
     test_patch = git(repo, "diff")
-    git(repo, "reset", "-q")
-    (repo / "tests/test_add.py").unlink()
+    git(repo, "checkout", "-q", "--", ".")
     return {
         "instance_id": "local__calc-1",
         "repo": "local/calc",
@@ -55,8 +53,8 @@ def make_task(root: Path) -> dict:
         "patch": patch,
         "test_patch": test_patch,
         "problem_statement": PROBLEM,
-        "FAIL_TO_PASS": ["tests/test_add.py::test_add"],
-        "PASS_TO_PASS": ["tests/test_sub.py::test_sub"],
+        "FAIL_TO_PASS": ["tests/test_calc.py::test_add"],
+        "PASS_TO_PASS": ["tests/test_calc.py::test_sub"],
         "version": "0.1",
         "environment_setup_commit": base,
         "repo_path": str(repo),
@@ -105,8 +103,22 @@ def solver_examples():
     return [(build_prompt(PROBLEM, []), fix), (build_prompt(PROBLEM, after_fix), done)]
 
 
-def train_solver(model_dir: Path, out_dir: Path, *, steps: int = 70, lr: float = 3e-3) -> Path:
-    """Fine-tune the tiny model until it answers :func:`solver_examples` greedily (seconds on CPU)."""
+ORACLE_ANSWER = (
+    "<think>add subtracts</think>\n### calc/__init__.py\n<<<<<<< SEARCH\ndef add(a, b):\n    return a - b\n"
+    "=======\ndef add(a, b):\n    return a + b\n>>>>>>> REPLACE\n"
+)
+
+
+def oracle_example():
+    """The oracle-edit prompt of the calc task and its answer (search/replace edits)."""
+    from swe_srl.agent.oracle_edit import build_messages
+
+    return build_messages({"problem_statement": PROBLEM}, {"calc/__init__.py": CALC}), ORACLE_ANSWER
+
+
+def train_solver(model_dir: Path, out_dir: Path, *, steps: int = 110, lr: float = 3e-3) -> Path:
+    """Fine-tune the tiny model until it answers :func:`solver_examples` and
+    :func:`oracle_example` greedily (seconds on CPU)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -116,7 +128,7 @@ def train_solver(model_dir: Path, out_dir: Path, *, steps: int = 70, lr: float =
         tok = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir)
         batch = []
-        for messages, completion in solver_examples():
+        for messages, completion in [*solver_examples(), oracle_example()]:
             prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
             target = tok(completion + tok.eos_token, add_special_tokens=False)["input_ids"]
             ids = torch.tensor([prompt + target])

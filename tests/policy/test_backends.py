@@ -162,3 +162,33 @@ def test_swe_srl_run_against_vllm_serve(vllm_server, calc_task, calc_image, tmp_
     assert set(preds) == {"local__calc-1", "local__calc-1b"}
     assert all(p["model_patch"] == calc_task["patch"] for p in preds.values())
     assert "submitted" in proc.stdout and "mean steps" in proc.stdout
+    ev = subprocess.run([sys.executable, "-m", "swe_srl", "eval", "--tasks", str(tasks), "--predictions",
+                         str(out / "predictions.jsonl"), "--run-id", "agent", "--out", str(tmp_path / "eval"), "--workers", "2"],
+                        capture_output=True, text=True, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    import json
+
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["resolved_ids"] == ["local__calc-1", "local__calc-1b"]
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_oracle_edit_mode_through_the_cli_resolves_via_eval(vllm_server, calc_task, calc_image, tmp_path):
+    """The SRL paper's main evaluation, end to end: one call to the served model with the
+    issue and the gold file, its search/replace edits as the patch, graded by swe-srl eval."""
+    tasks = tmp_path / "tasks.jsonl"
+    write_jsonl(tasks, [calc_task])
+    out = tmp_path / "oracle"
+    proc = subprocess.run([sys.executable, "-m", "swe_srl", "run", "--tasks", str(tasks), "--mode", "oracle-edit",
+                           "--policy", f"openai:{vllm_server}#solver", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [pred] = [p for _, p in iter_jsonl(out / "predictions.jsonl")]
+    assert pred["model_patch"] == calc_task["patch"]
+    ev = subprocess.run([sys.executable, "-m", "swe_srl", "eval", "--tasks", str(tasks), "--predictions",
+                         str(out / "predictions.jsonl"), "--run-id", "oracle", "--out", str(tmp_path / "eval")],
+                        capture_output=True, text=True, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    import json
+
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["resolved_ids"] == [calc_task["instance_id"]]
