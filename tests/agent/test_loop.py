@@ -29,6 +29,12 @@ def test_scripted_fix_submits_the_gold_patch_with_training_prompts(calc, calc_ta
         assert prompt == build_prompt(calc_task["problem_statement"], traj.steps[:i], context_steps=2)
     assert "<step index=\"1\">" not in policy.prompts[3][1]["content"]  # only the last 2 rounds at step 4
     assert "<step index=\"3\">" in policy.prompts[3][1]["content"]
+    # ... and the dataset stage turns the run back into rows with exactly those prompts
+    from swe_srl.data.build import DatasetConfig, Filters, iter_rows
+
+    rows = list(iter_rows(iter([traj]), DatasetConfig(dedupe=False), Filters()))
+    assert [r["prompt"] for r in rows] == policy.prompts
+    assert [r["expert_action"] for r in rows] == [s.action.render() for s in traj.steps]
 
 
 def test_format_errors_are_observations_and_capped(calc, calc_task, sandbox):
