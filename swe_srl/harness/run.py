@@ -17,6 +17,10 @@ re-run; ``rewrite_reports`` regrades saved logs without containers.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import os
+import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -75,7 +79,8 @@ def grade_log(task: dict[str, Any], log: str, *, log_parser: str, model_patch: s
     return verdict
 
 
-def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir: Path, config: EvalConfig) -> dict[str, Any]:
+def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir: Path, config: EvalConfig,
+                      stop: threading.Event | None = None) -> dict[str, Any]:
     """Run one prediction in a fresh sandbox; returns (and saves) its verdict."""
     from swe_srl.sandbox import DockerSandbox, EnvSpec, SandboxConfig, SandboxError, build_env_image
     from swe_srl.tasks import resolve_repo_path
@@ -118,6 +123,8 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
                                    memory=config.memory)
     log_parts: list[str] = []
     apply_method = None
+    if stop is not None and stop.is_set():
+        return infra("interrupted", SweSrlError("the run was interrupted before this instance started"))
     try:
         t = time.monotonic()
         with DockerSandbox.start(image, sandbox_config, run_id=config.run_id) as sb:
@@ -148,7 +155,7 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
                 log_parts.append(out)
                 if res.timed_out:
                     log_parts.append(f"\n{TESTS_TIMEOUT}: the tests were killed after {config.timeout:g} seconds\n")
-    except SandboxError as e:
+    except (SandboxError, OSError) as e:  # OSError: the session's pipes closed under us (interrupt)
         _write_text(inst_dir / TEST_OUTPUT, "".join(log_parts))
         return infra("sandbox", e)
     except SweSrlError as e:
@@ -205,6 +212,38 @@ def check_tasks(tasks: list[dict[str, Any]], specs_dir: Path | None = None, repo
 Callback = Callable[[str, dict[str, Any], bool], None]
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stopping: threading.Event):
+    """While evaluating: SIGINT/SIGTERM first tell the workers to stop (no retry, no
+    new sandbox), then go to the sandbox reaper's handler, which removes the live
+    sandboxes at once so workers blocked in a long test return. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from swe_srl.sandbox import reaper
+
+    reaper.install_handlers()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        stopping.set()
+        prev = previous.get(signum)
+        if callable(prev):
+            prev(signum, frame)
+        else:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, prev in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, prev)
+
+
 def run_evaluation(
     tasks: list[dict[str, Any]],
     predictions: dict[str, dict[str, Any]],
@@ -240,12 +279,15 @@ def run_evaluation(
             else:
                 pending.append(t)
 
+        stopping = threading.Event()
+
         def one(task: dict[str, Any]) -> dict[str, Any]:
             try:
-                verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config)
-                if verdict.get("status") == STATUS_INFRA and verdict.get("error_kind") == "sandbox":
+                verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config, stopping)
+                if verdict.get("status") == STATUS_INFRA and verdict.get("error_kind") == "sandbox" \
+                        and not stopping.is_set():
                     # a container that died or could not start: one more try in a fresh one
-                    verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config)
+                    verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config, stopping)
                     verdict["retried"] = True
                 return verdict
             except Exception as e:  # a harness bug on one instance must not stop the run: saved as an error
@@ -258,16 +300,18 @@ def run_evaluation(
                 return verdict
 
         ex = cf.ThreadPoolExecutor(max_workers=max(1, config.workers))
-        futures = {ex.submit(one, t): t["instance_id"] for t in pending}
-        try:
-            for fut in cf.as_completed(futures):
-                verdict = fut.result()
-                if on_result:
-                    on_result(futures[fut], verdict, False)
-        except BaseException:
-            # interrupted: queued instances are dropped, finished ones are saved already
-            ex.shutdown(wait=False, cancel_futures=True)
-            raise
+        with _stop_on_signals(stopping):
+            futures = {ex.submit(one, t): t["instance_id"] for t in pending}
+            try:
+                for fut in cf.as_completed(futures):
+                    verdict = fut.result()
+                    if on_result:
+                        on_result(futures[fut], verdict, False)
+            except BaseException:
+                # interrupted: queued instances are dropped, finished ones are saved already
+                stopping.set()
+                ex.shutdown(wait=False, cancel_futures=True)
+                raise
         ex.shutdown(wait=True)
     report = run_report(tasks, predictions, out_dir, run_id=config.run_id, started=started,
                         extra={"skipped_finished_instances": skipped, "timeout_s": config.timeout,

@@ -392,3 +392,29 @@ def test_synthesis_drops_and_counts_bugs_that_hang(tmp_path):
     assert sorted(tasks[0]["PASS_TO_PASS"]) == ["tests/test_spin.py::test_spin", "tests/test_spin.py::test_unrelated"]
     assert stats.dropped_examples[0]["reason"] == "hang"
     assert time.monotonic() - t0 < 120
+
+
+def test_interrupt_during_a_long_test_run_exits_at_once_and_leaves_no_container(synth_tasks, tmp_path):
+    task = next(t for t in synth_tasks if t["repo"] == "pypi/boltons")
+    path, text = _source(task)
+    (tmp_path / "t.jsonl").write_text(json.dumps(task) + "\n")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"instance_id": task["instance_id"], "model_name_or_path": "h",
+                                                  "model_patch": _diff(path, text, "import time\ntime.sleep(3600)\n" + text)}) + "\n")
+    run_id = f"int-{os.getpid()}"
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*CLI, "eval", "--tasks", str(tmp_path / "t.jsonl"), "--predictions", str(tmp_path / "p.jsonl"),
+                             "--run-id", run_id, "--out", str(out), "--timeout", "600"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / task["instance_id"] / "eval.sh").exists():
+        time.sleep(0.2)
+    time.sleep(3)  # the hanging tests are running
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert time.monotonic() - t0 < 20
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=swe-srl.run={run_id}"], stdout=subprocess.PIPE,
+                          text=True).stdout.split()
+    assert left == []
+    v = read_instance_report(out, task["instance_id"])
+    assert v is None or v["status"] == "infra_error"  # not a verdict: a re-run evaluates it again
