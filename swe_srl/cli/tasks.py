@@ -35,6 +35,8 @@ def register(app: typer.Typer) -> None:
         python: str = typer.Option("3.11", "--python", help="Python version of the sandbox."),
         kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated mutation kinds (default: all)."),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where repository mirrors go (default ~/.cache/swe-srl)."),
+        install: list[str] = typer.Option([], "--install", help="Shell command run in /testbed at image build, offline (repeatable), e.g. 'pip install --no-build-isolation -e .'."),
+        test_cmd: Optional[str] = typer.Option(None, "--test-cmd", help="Test command (pytest -rA style output; the test files are appended)."),
     ) -> None:
         """Make SWE-smith-style instances from procedural bugs (real test runs in sandboxes)."""
         from swe_srl.cli.common import console, progress, summary
@@ -63,8 +65,9 @@ def register(app: typer.Typer) -> None:
                 if not msg.startswith("Step "):
                     bar.update(job, status=msg[:70])
 
+            overrides = {**({"install": list(install)} if install else {}), **({"test_cmd": test_cmd} if test_cmd else {})}
             kw = dict(max_tasks=max_tasks, max_tries=max_tries, seed=seed, cache_dir=cache_dir, extra_pip=pip,
-                      python=python, kinds=kind_list, log=log, on_try=on_try)
+                      python=python, kinds=kind_list, log=log, on_try=on_try, spec_overrides=overrides)
             if pypi:
                 new, stats = synthesize_pypi(pypi, **kw)
             else:
@@ -77,7 +80,8 @@ def register(app: typer.Typer) -> None:
         from swe_srl import __version__
 
         write_json(stats_path, {"source": pypi or str(repo), "repos": sorted(repos), **stats.as_dict(),
-                                "options": {"max": max_tasks, "max_tries": max_tries, "seed": seed, "pip": pip,
+                                "options": {"max": max_tasks, "max_tries": max_tries, "seed": seed, "pip": pip, "install": install,
+                                            "test_cmd": test_cmd,
                                             "python": python, "kinds": list(kind_list)},
                                 "format": "swe-srl/synthesis-stats/1", "swe_srl_version": __version__})
         summary("tasks synthesize", [

@@ -461,11 +461,12 @@ def synthesize_pypi(
     python: str = "3.11",
     kinds: tuple[str, ...] = KINDS,
     log: Log = _quiet,
+    spec_overrides: dict[str, Any] | None = None,
     **kw: Any,
 ) -> tuple[list[dict[str, Any]], SynthesisStats]:
     """Tasks from a PyPI sdist (``NAME==VERSION``); the mirror is cached under ``cache_dir``."""
     mirror, base, name, version = prepare_pypi(requirement, cache_dir=cache_dir, log=log)
-    spec = default_spec(extra_pip, python=python, src_layout=_src_layout(mirror, base))
+    spec = {**default_spec(extra_pip, python=python, src_layout=_src_layout(mirror, base)), **(spec_overrides or {})}
     kw.setdefault("journal_dir", (Path(cache_dir) if cache_dir else cache_root()) / "synth-journal")
     return synthesize(mirror, base, repo=f"pypi/{name}", label=f"pypi__{name}.{version}", spec=spec,
                       max_tasks=max_tasks, max_tries=max_tries, seed=seed, kinds=kinds, log=log, version=version, **kw)
@@ -483,6 +484,7 @@ def synthesize_repo(
     spec: dict[str, Any] | None = None,
     kinds: tuple[str, ...] = KINDS,
     log: Log = _quiet,
+    spec_overrides: dict[str, Any] | None = None,
     **kw: Any,
 ) -> tuple[list[dict[str, Any]], SynthesisStats]:
     """Tasks from a local git repository (HEAD). The bug commits go to a bare
@@ -492,7 +494,8 @@ def synthesize_repo(
     mirror = root / "repos" / f"local__{name}.git"
     _ensure_bare(mirror)
     git(["fetch", "-q", "--no-tags", str(src), f"+{head}:refs/tags/local-{head[:12]}"], mirror)
-    spec = spec or default_spec(extra_pip, python=python, src_layout=_src_layout(mirror, head))
+    spec = spec or {**default_spec(extra_pip, python=python, src_layout=_src_layout(mirror, head)),
+                    **(spec_overrides or {})}
     kw.setdefault("journal_dir", root / "synth-journal")
     return synthesize(mirror, head, repo=f"local/{name}", label=f"local__{name}.{head[:7]}", spec=spec,
                       max_tasks=max_tasks, max_tries=max_tries, seed=seed, kinds=kinds, log=log, version=head[:7], **kw)

@@ -262,15 +262,16 @@ def test_synthesize_from_a_local_repo_via_the_cli_and_resume_from_the_journal(tm
     git(repo, "commit", "-q", "-m", "calc")
     head = git(repo, "rev-parse", "HEAD").strip()
     out = tmp_path / "tasks.jsonl"
+    test_cmd = "python -m pytest -rA --tb=short -p no:cacheprovider"
     args = ["tasks", "synthesize", "--repo", str(repo), "--out", str(out), "--max", "2", "--cache-dir",
-            str(tmp_path / "cache")]
+            str(tmp_path / "cache"), "--test-cmd", test_cmd]
     res = _cli(*args, cwd=tmp_path)
     assert res.returncode == 0, res.stdout
     tasks = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(tasks) == 2
     for t in tasks:
         assert t["repo"] == "local/calcrepo" and t["FAIL_TO_PASS"] and t["test_files"] == ["tests/test_calc.py"]
-        assert t["meta"]["original_commit"] == head
+        assert t["meta"]["original_commit"] == head and t["spec"]["test_cmd"] == test_cmd
     assert git(repo, "rev-parse", "HEAD").strip() == head and git(repo, "status", "--porcelain") == ""
     first = json.loads((tmp_path / "tasks.jsonl.stats.json").read_text())
     res = _cli(*args, cwd=tmp_path)
