@@ -61,11 +61,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import orjson
-
 from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action, Step, Trajectory
+from swe_srl.trajectories.parsers._common import (RECORD_ERRORS, BadRecord, blocks_text, dumps_sorted, json_lines,
+                                                  read_json_document, record_error)
 
 NAME = "claude-code"
 
@@ -76,46 +76,13 @@ _NOT_PROMPTS = ("<command-name>", "<command-message>", "<local-command-stdout>",
 _SKIPPED_TYPES = {"progress", "system", "file-history-snapshot", "queue-operation", "summary"}
 
 
-class _BadRecord(Exception):
-    """A known record with fields of the wrong type (reported as a ParseError)."""
-
-
-def _load(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return orjson.loads(line.decode("utf-8", errors="replace"))
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        return str(value)
-
-
 def _result_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        out = []
-        for block in content:
-            if isinstance(block, str):
-                out.append(block)
-            elif isinstance(block, dict):
-                if isinstance(block.get("text"), str):
-                    out.append(block["text"])
-                elif block.get("type") == "image":
-                    out.append("[image]")
-        return "\n".join(out)
-    raise _BadRecord(f"tool_result content has type {type(content).__name__}")
+    return blocks_text(content, ("image",), "tool_result content has type {type}")
 
 
 def _editor_edit(path: Any, old: Any, new: Any, replace_all: Any, raw: str) -> Action:
     if not isinstance(path, str) or not isinstance(old, str) or not isinstance(new, str):
-        raise _BadRecord("Edit input needs string file_path, old_string and new_string")
+        raise BadRecord("Edit input needs string file_path, old_string and new_string")
     if old == "":
         return normalize.editor({"command": "create", "path": path, "file_text": new}, raw)
     args: dict[str, Any] = {"command": "str_replace", "path": path, "old_str": old, "new_str": new}
@@ -127,16 +94,16 @@ def _editor_edit(path: Any, old: Any, new: Any, replace_all: Any, raw: str) -> A
 
 def claude_actions(name: str, inp: dict[str, Any]) -> list[Action]:
     """Canonical action(s) of one Claude Code ``tool_use`` (several for MultiEdit)."""
-    raw = _dumps(inp)
+    raw = dumps_sorted(inp)
     if name == "Bash":
         command = inp.get("command")
         if not isinstance(command, str):
-            raise _BadRecord("Bash input without a string command")
+            raise BadRecord("Bash input without a string command")
         return [normalize.bash(command, raw)]
     if name == "Read":
         path = inp.get("file_path")
         if not isinstance(path, str):
-            raise _BadRecord("Read input without a string file_path")
+            raise BadRecord("Read input without a string file_path")
         args: dict[str, Any] = {"command": "view", "path": path}
         offset, limit = inp.get("offset"), inp.get("limit")
         offset = offset if isinstance(offset, int) and not isinstance(offset, bool) else None
@@ -148,7 +115,7 @@ def claude_actions(name: str, inp: dict[str, Any]) -> list[Action]:
     if name == "Write":
         path, content = inp.get("file_path"), inp.get("content")
         if not isinstance(path, str) or not isinstance(content, str):
-            raise _BadRecord("Write input needs string file_path and content")
+            raise BadRecord("Write input needs string file_path and content")
         return [normalize.editor({"command": "create", "path": path, "file_text": content}, raw)]
     if name == "Edit":
         return [_editor_edit(inp.get("file_path"), inp.get("old_string"), inp.get("new_string"),
@@ -156,7 +123,7 @@ def claude_actions(name: str, inp: dict[str, Any]) -> list[Action]:
     if name == "MultiEdit":
         edits = inp.get("edits")
         if not isinstance(edits, list) or not edits or not all(isinstance(e, dict) for e in edits):
-            raise _BadRecord("MultiEdit input needs a non-empty list of edits")
+            raise BadRecord("MultiEdit input needs a non-empty list of edits")
         return [_editor_edit(inp.get("file_path"), e.get("old_string"), e.get("new_string"), e.get("replace_all"), raw)
                 for e in edits]
     return [Action(name, inp, raw)]
@@ -196,16 +163,16 @@ class _Reader:
 
     def record(self, rec: Any) -> None:
         if not isinstance(rec, dict):
-            raise _BadRecord("line is not a JSON object")
+            raise BadRecord("line is not a JSON object")
         rtype = rec.get("type")
         uuid = rec.get("uuid")
         if uuid is not None and not isinstance(uuid, str):
-            raise _BadRecord("uuid is not a string")
+            raise BadRecord("uuid is not a string")
         parent = rec.get("parentUuid")
         if parent is None and isinstance(rec.get("logicalParentUuid"), str):
             parent = rec["logicalParentUuid"]
         if parent is not None and not isinstance(parent, str):
-            raise _BadRecord("parentUuid is not a string")
+            raise BadRecord("parentUuid is not a string")
         if uuid is not None:
             self.parents[uuid] = parent
         if rtype not in ("user", "assistant"):
@@ -215,7 +182,7 @@ class _Reader:
             return
         msg = rec.get("message")
         if not isinstance(msg, dict):
-            raise _BadRecord(f"{rtype} line without a message object")
+            raise BadRecord(f"{rtype} line without a message object")
         sidechain = rec.get("isSidechain") is True
         agent = rec.get("agentId") if isinstance(rec.get("agentId"), str) else None
         key = ("agent-" + agent if agent else "sidechain") if sidechain else "main"
@@ -250,19 +217,19 @@ class _Reader:
             texts = []
             for block in content:
                 if not isinstance(block, dict):
-                    raise _BadRecord("user content block is not an object")
+                    raise BadRecord("user content block is not an object")
                 btype = block.get("type")
                 if btype == "tool_result":
                     tid = block.get("tool_use_id")
                     if not isinstance(tid, str):
-                        raise _BadRecord("tool_result without a string tool_use_id")
+                        raise BadRecord("tool_result without a string tool_use_id")
                     self.results[tid] = (_result_text(block.get("content")), block.get("is_error") is True)
                 elif btype == "text" and isinstance(block.get("text"), str):
                     texts.append(block["text"])
         elif content is None:
             texts = []
         else:
-            raise _BadRecord("user content is neither a string nor a list")
+            raise BadRecord("user content is neither a string nor a list")
         text = "\n".join(texts)
         if not text.strip():
             return
@@ -281,10 +248,10 @@ class _Reader:
         if content is None:
             return
         if not isinstance(content, list):
-            raise _BadRecord("assistant content is not a list")
+            raise BadRecord("assistant content is not a list")
         for block in content:
             if not isinstance(block, dict):
-                raise _BadRecord("assistant content block is not an object")
+                raise BadRecord("assistant content block is not an object")
             btype = block.get("type")
             if btype == "text" and isinstance(block.get("text"), str):
                 if block["text"].strip():
@@ -295,11 +262,11 @@ class _Reader:
             elif btype in ("tool_use", "server_tool_use"):
                 name, inp, tid = block.get("name"), block.get("input"), block.get("id")
                 if not isinstance(name, str):
-                    raise _BadRecord("tool_use without a string name")
+                    raise BadRecord("tool_use without a string name")
                 if inp is None:
                     inp = {}
                 if not isinstance(inp, dict):
-                    raise _BadRecord(f"{name} tool_use input is not an object")
+                    raise BadRecord(f"{name} tool_use input is not an object")
                 # map now, so that a wrong type is reported with this line
                 actions = claude_actions(name, inp)
                 node.items.append(("tool", (tid if isinstance(tid, str) else None, actions)))
@@ -447,26 +414,16 @@ class ClaudeCodeParser:
             yield from self._parse_export(path)
             return
         reader = _Reader()
-        with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.isspace():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    rec = _load(line)
-                except orjson.JSONDecodeError:
-                    yield ParseError("invalid JSON", where)
-                    continue
-                err = self._record(reader, rec, where)
-                if err is not None:
-                    yield err
+        for _lineno, where, rec in json_lines(path):
+            err = rec if isinstance(rec, ParseError) else self._record(reader, rec, where)
+            if err is not None:
+                yield err
         yield from self._trajectories(reader, path)
 
     def _parse_export(self, path: Path) -> Iterator[Trajectory | ParseError]:
-        try:
-            data = _load(path.read_bytes())
-        except orjson.JSONDecodeError as e:
-            yield ParseError(f"invalid JSON ({e})", str(path))
+        data = read_json_document(path, lenient=True)  # not empty: it starts with {"loglines"
+        if isinstance(data, ParseError):
+            yield data
             return
         lines = data.get("loglines") if isinstance(data, dict) else None
         if not isinstance(lines, list):
@@ -483,10 +440,8 @@ class ClaudeCodeParser:
     def _record(reader: _Reader, rec: Any, where: str) -> ParseError | None:
         try:
             reader.record(rec)
-        except _BadRecord as e:
-            return ParseError(str(e), where)
-        except (TypeError, AttributeError, KeyError, ValueError) as e:
-            return ParseError(f"unexpected field type ({type(e).__name__})", where)
+        except RECORD_ERRORS as e:
+            return record_error(e, where)
         return None
 
     @staticmethod

@@ -58,6 +58,7 @@ from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.apply_patch import extract_patch, patch_to_action
 from swe_srl.trajectories.models import Action, Step, Trajectory
+from swe_srl.trajectories.parsers._common import RECORD_ERRORS, BadRecord, blocks_text, json_lines, record_error
 
 NAME = "codex"
 
@@ -74,38 +75,9 @@ _CONTEXT_PREFIXES = ("<environment_context>", "<user_instructions>", "<INSTRUCTI
 _REPO_RE = re.compile(r"(?:github\.com|gitlab\.com|bitbucket\.org)[:/]([^/\s]+)/([^/\s]+?)(?:\.git)?/?$")
 
 
-class _BadRecord(Exception):
-    """A known record with fields of the wrong type (reported as a ParseError)."""
-
-
-def _load(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        # salvage lines whose only fault is invalid UTF-8 inside strings
-        text = line.decode("utf-8", errors="replace")
-        return orjson.loads(text)
-
-
 def _text_parts(content: Any) -> str:
     """Join the text of ``[{type: input_text|output_text|text, text}]`` (or a plain string)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise _BadRecord("content is neither a string nor a list")
-    out = []
-    for part in content:
-        if isinstance(part, str):
-            out.append(part)
-        elif isinstance(part, dict):
-            text = part.get("text")
-            if isinstance(text, str):
-                out.append(text)
-            elif part.get("type") in ("input_image", "image"):
-                out.append("[image]")
-    return "\n".join(out)
+    return blocks_text(content, ("input_image", "image"), "content is neither a string nor a list")
 
 
 def _repo_from_url(url: Any) -> str | None:
@@ -153,7 +125,7 @@ def _unwrap_output(output: Any) -> tuple[str, dict[str, Any]]:
         return orjson.dumps(output, option=orjson.OPT_SORT_KEYS).decode(), meta
     if output is None:
         return "", meta
-    raise _BadRecord("output has an unexpected type")
+    raise BadRecord("output has an unexpected type")
 
 
 def _arguments(raw: Any) -> dict[str, Any]:
@@ -162,7 +134,7 @@ def _arguments(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     if not isinstance(raw, str):
-        raise _BadRecord("arguments is neither a string nor an object")
+        raise BadRecord("arguments is neither a string nor an object")
     return normalize.parse_arguments(raw)
 
 
@@ -173,7 +145,7 @@ def _shell_action(command: Any, raw: str, cwd: str | None) -> Action:
             return patch_to_action(patch, raw, cwd)
         command = normalize.shell_argv_to_command(command)
     if not isinstance(command, str):
-        raise _BadRecord("shell command is neither a string nor a list")
+        raise BadRecord("shell command is neither a string nor a list")
     patch = extract_patch(command)
     if patch is not None:
         return patch_to_action(patch, raw, cwd)
@@ -203,12 +175,12 @@ class _Session:
     # -- records -------------------------------------------------------------
     def record(self, rec: Any, lineno: int) -> None:
         if not isinstance(rec, dict):
-            raise _BadRecord("record is not a JSON object")
+            raise BadRecord("record is not a JSON object")
         rtype = rec.get("type")
         if "payload" in rec and isinstance(rtype, str):
             payload = rec["payload"]
             if rtype in ("session_meta", "response_item", "turn_context", "event_msg") and not isinstance(payload, dict):
-                raise _BadRecord(f"{rtype} payload is not an object")
+                raise BadRecord(f"{rtype} payload is not an object")
             ts = rec.get("timestamp")
             if rtype == "session_meta":
                 self.session_meta(payload)
@@ -317,7 +289,7 @@ class _Session:
         if itype == "local_shell_call":
             action_obj = p.get("action")
             if not isinstance(action_obj, dict):
-                raise _BadRecord("local_shell_call action is not an object")
+                raise BadRecord("local_shell_call action is not an object")
             raw = orjson.dumps(action_obj).decode()
             action = _shell_action(action_obj.get("command"), raw, action_obj.get("working_directory") or self.cwd)
         elif itype == "web_search_call":
@@ -325,17 +297,17 @@ class _Session:
             action = Action("web_search", dict(args), orjson.dumps(args).decode())
         elif itype == "custom_tool_call":
             if not isinstance(name, str):
-                raise _BadRecord("custom_tool_call without a name")
+                raise BadRecord("custom_tool_call without a name")
             text = p.get("input")
             if not isinstance(text, str):
-                raise _BadRecord("custom_tool_call input is not a string")
+                raise BadRecord("custom_tool_call input is not a string")
             if name == "apply_patch":
                 action = patch_to_action(text, text, self.cwd)
             else:
                 action = Action(name, {"input": text}, text)
         else:
             if not isinstance(name, str):
-                raise _BadRecord("function_call without a name")
+                raise BadRecord("function_call without a name")
             raw_args = p.get("arguments")
             args = _arguments(raw_args)
             raw = raw_args if isinstance(raw_args, str) else orjson.dumps(args).decode()
@@ -343,12 +315,12 @@ class _Session:
             if name in SHELL_TOOLS:
                 command = args.get("command", args.get("cmd"))
                 if command is None:
-                    raise _BadRecord(f"{name} call without a command")
+                    raise BadRecord(f"{name} call without a command")
                 action = _shell_action(command, raw, workdir)
             elif name == "apply_patch":
                 patch = args.get("input", args.get("patch"))
                 if not isinstance(patch, str):
-                    raise _BadRecord("apply_patch call without a patch string")
+                    raise BadRecord("apply_patch call without a patch string")
                 action = patch_to_action(patch, raw, workdir)
             else:
                 action = normalize.from_tool_call(name, args, raw)
@@ -416,22 +388,14 @@ class CodexParser:
 
     def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
         session = _Session(path)
-        with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.isspace():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    rec = _load(line)
-                except orjson.JSONDecodeError:
-                    yield ParseError("invalid JSON", where)
-                    continue
-                try:
-                    session.record(rec, lineno)
-                except _BadRecord as e:
-                    yield ParseError(str(e), where)
-                except (TypeError, AttributeError, KeyError, ValueError) as e:
-                    yield ParseError(f"unexpected field type ({type(e).__name__})", where)
+        for lineno, where, rec in json_lines(path):
+            if isinstance(rec, ParseError):
+                yield rec
+                continue
+            try:
+                session.record(rec, lineno)
+            except RECORD_ERRORS as e:
+                yield record_error(e, where)
         if not session.steps:
             yield ParseError("no steps (the session has no tool calls)", str(path))
             return

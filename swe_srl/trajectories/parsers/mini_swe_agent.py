@@ -31,13 +31,11 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-import orjson
-
 from swe_srl.errors import ParseError
-from swe_srl.io import loads
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action, Step, Trajectory
 from swe_srl.trajectories.parsers import aci
+from swe_srl.trajectories.parsers._common import build_or_error, read_json_document
 
 NAME = "mini-swe-agent"
 
@@ -78,22 +76,11 @@ class MiniSweAgentParser:
         return 0.0
 
     def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
-        where = str(path)
-        raw = path.read_bytes()
-        if not raw.strip():
-            yield ParseError("empty file", where)
+        data = read_json_document(path)
+        if isinstance(data, ParseError):
+            yield data
             return
-        try:
-            data = loads(raw)
-        except orjson.JSONDecodeError as e:
-            yield ParseError(f"invalid JSON ({e})", where)
-            return
-        try:
-            yield build_trajectory(data, path)
-        except ParseError as e:
-            yield e
-        except (TypeError, ValueError, AttributeError, KeyError) as e:
-            yield ParseError(f"unexpected structure ({type(e).__name__}: {e})", where)
+        yield build_or_error(lambda: build_trajectory(data, path), str(path))
 
 
 def _fail(reason: str, path: Path) -> ParseError:

@@ -70,6 +70,8 @@ import orjson
 from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action, Step, Trajectory
+from swe_srl.trajectories.parsers._common import (RECORD_ERRORS, BadRecord, blocks_text, dumps_sorted, load_lenient,
+                                                  read_json_document, record_error)
 
 NAME = "openhands"
 
@@ -97,17 +99,6 @@ _EDITOR_ARGS = ("command", "path", "file_text", "old_str", "new_str", "insert_li
 MAX_IPYTHON_PARSE = 200_000
 
 
-class _BadRecord(Exception):
-    """A known record with fields of the wrong type (reported as a ParseError)."""
-
-
-def _load(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return orjson.loads(line.decode("utf-8", errors="replace"))
-
-
 def _str(value: Any) -> str:
     if value is None:
         return ""
@@ -115,27 +106,12 @@ def _str(value: Any) -> str:
         return value
     if isinstance(value, (int, float, bool)):
         return str(value)
-    raise _BadRecord(f"expected text, got {type(value).__name__}")
+    raise BadRecord(f"expected text, got {type(value).__name__}")
 
 
 def _blocks_text(content: Any) -> str:
     """Text of a string or a list of ``{type: text, text}`` blocks."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        out = []
-        for block in content:
-            if isinstance(block, str):
-                out.append(block)
-            elif isinstance(block, dict):
-                if isinstance(block.get("text"), str):
-                    out.append(block["text"])
-                elif block.get("type") in ("image", "image_url"):
-                    out.append("[image]")
-        return "\n".join(out)
-    raise _BadRecord(f"expected text blocks, got {type(content).__name__}")
+    return blocks_text(content, ("image", "image_url"), "expected text blocks, got {type}")
 
 
 _THINK_RE = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.S)
@@ -271,17 +247,10 @@ def _clean_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k not in _NOISE_ARGS and v is not None}
 
 
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        return str(value)
-
-
 def classic_action(name: str, args: dict[str, Any], tcm: Any) -> Action:
     """Map one (non-message, non-think) OpenHands action to a canonical Action."""
     call = _tool_call_from_metadata(tcm)
-    raw = call[1] if call and isinstance(call[1], str) else _dumps(_clean_args(args))
+    raw = call[1] if call and isinstance(call[1], str) else dumps_sorted(_clean_args(args))
     if name == "run":
         return normalize.bash(_str(args.get("command")), raw)
     if name == "run_ipython":
@@ -383,7 +352,7 @@ class _Builder:
     # -- classic events (event streams, eval history, flat resolver) ---------
     def classic_event(self, e: Any) -> None:
         if not isinstance(e, dict):
-            raise _BadRecord("history event is not an object")
+            raise BadRecord("history event is not an object")
         if "action" in e and isinstance(e["action"], str):
             self.classic_action_event(e)
         elif "observation" in e and isinstance(e["observation"], str):
@@ -399,7 +368,7 @@ class _Builder:
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise _BadRecord(f"{name} action args is not an object")
+            raise BadRecord(f"{name} action args is not an object")
         source = e.get("source")
         thought = args.get("thought") if isinstance(args.get("thought"), str) else ""
         if name in _NOT_STEPS or name in ("message", "think"):
@@ -465,7 +434,7 @@ class _Builder:
             meta: dict[str, Any] = {}
             if kind == "ObservationEvent":
                 if not isinstance(obs, dict):
-                    raise _BadRecord("ObservationEvent observation is not an object")
+                    raise BadRecord("ObservationEvent observation is not an object")
                 text = _blocks_text(obs.get("content"))
                 exit_code = obs.get("exit_code")
                 md = obs.get("metadata")
@@ -486,7 +455,7 @@ class _Builder:
         elif kind == "MessageEvent":
             msg = e.get("llm_message")
             if not isinstance(msg, dict):
-                raise _BadRecord("MessageEvent llm_message is not an object")
+                raise BadRecord("MessageEvent llm_message is not an object")
             text = _blocks_text(msg.get("content"))
             if e.get("source") == "user" or msg.get("role") == "user":
                 self.user_text(text)
@@ -498,7 +467,7 @@ class _Builder:
     def sdk_action(self, e: dict[str, Any]) -> None:
         tool = e.get("tool_name")
         if not isinstance(tool, str):
-            raise _BadRecord("ActionEvent without a tool_name")
+            raise BadRecord("ActionEvent without a tool_name")
         text = _blocks_text(e.get("thought"))
         inner, visible = split_think(text)
         reasoning = e.get("reasoning_content") if isinstance(e.get("reasoning_content"), str) else ""
@@ -519,9 +488,9 @@ class _Builder:
         elif action_obj is None and raw is not None:
             args = normalize.parse_arguments(raw)
         else:
-            raise _BadRecord("ActionEvent action is not an object")
+            raise BadRecord("ActionEvent action is not an object")
         if raw is None:
-            raw = _dumps(args)
+            raw = dumps_sorted(args)
         if tool == "think":
             self.thought.append(_join(thought, _str(args.get("thought"))))
             return
@@ -564,10 +533,10 @@ def _outcome_from(value: Any) -> str:
 def run_record(rec: Any, tid: str) -> Trajectory:
     """One eval / resolver run (a dict with ``history``) -> a trajectory (steps may be empty)."""
     if not isinstance(rec, dict):
-        raise _BadRecord("record is not a JSON object")
+        raise BadRecord("record is not a JSON object")
     history = rec.get("history")
     if not isinstance(history, list):
-        raise _BadRecord("history is not a list")
+        raise BadRecord("history is not a list")
     b = _Builder()
     for e in history:
         if isinstance(e, list) and len(e) == 2 and all(isinstance(x, dict) for x in e):  # old [action, obs] pairs
@@ -678,10 +647,9 @@ class OpenHandsParser:
     # A single JSON document: an event list, a run record, or a list of run records.
     def _parse_document(self, path: Path, data: Any = None) -> Iterator[Trajectory | ParseError]:
         if data is None:
-            try:
-                data = _load(path.read_bytes())
-            except orjson.JSONDecodeError as e:
-                yield ParseError(f"invalid JSON ({e})", str(path))
+            data = read_json_document(path, lenient=True)  # not empty: parse() saw a non-blank line
+            if isinstance(data, ParseError):
+                yield data
                 return
         where = str(path)
         try:
@@ -697,7 +665,7 @@ class OpenHandsParser:
                 for i, rec in enumerate(data):
                     try:
                         yield self._checked(run_record(rec, f"{path.stem}:{i}"), f"{where}[{i}]")
-                    except _BadRecord as e:
+                    except BadRecord as e:
                         yield ParseError(str(e), f"{where}[{i}]")
                 return
             b = _Builder()
@@ -706,17 +674,15 @@ class OpenHandsParser:
                 try:
                     if sdk:
                         if not isinstance(e, dict):
-                            raise _BadRecord("event is not an object")
+                            raise BadRecord("event is not an object")
                         b.sdk_event(e)
                     else:
                         b.classic_event(e)
-                except _BadRecord as err:
+                except BadRecord as err:
                     yield ParseError(str(err), f"{where}[{i}]")
             yield self._checked(_stream_trajectory(b, path, "sdk-v1" if sdk else "event-stream"), where)
-        except _BadRecord as e:
-            yield ParseError(str(e), where)
-        except (TypeError, AttributeError, KeyError, ValueError) as e:
-            yield ParseError(f"unexpected field type ({type(e).__name__})", where)
+        except RECORD_ERRORS as e:
+            yield record_error(e, where)
 
     # JSONL: one run per line (eval / resolver output) or one event per line (SDK v1, events).
     def _parse_lines(self, path: Path) -> Iterator[Trajectory | ParseError]:
@@ -729,11 +695,11 @@ class OpenHandsParser:
                     continue
                 where = f"{path}:{lineno}"
                 try:
-                    rec = _load(line)
+                    rec = load_lenient(line)
                 except orjson.JSONDecodeError:
                     if layout is None:  # maybe a pretty-printed document rather than JSONL
                         try:
-                            data = _load(path.read_bytes())
+                            data = load_lenient(path.read_bytes())
                         except orjson.JSONDecodeError:
                             data = None
                         if data is not None:
@@ -746,14 +712,14 @@ class OpenHandsParser:
                     continue
                 try:
                     if not isinstance(rec, dict):
-                        raise _BadRecord("record is not a JSON object")
+                        raise BadRecord("record is not a JSON object")
                     if layout is None:
                         layout = "runs" if "history" in rec else ("sdk-v1" if "kind" in rec else "events")
                         if layout != "runs":
                             b = _Builder()
                     if layout == "runs":
                         if "history" not in rec:
-                            raise _BadRecord("not an OpenHands run record (no history)")
+                            raise BadRecord("not an OpenHands run record (no history)")
                         runs += 1
                         yield self._checked(run_record(rec, f"{path.stem}:{lineno}"), where)
                     elif layout == "sdk-v1":
@@ -762,10 +728,8 @@ class OpenHandsParser:
                     else:
                         assert b is not None
                         b.classic_event(rec)
-                except _BadRecord as e:
-                    yield ParseError(str(e), where)
-                except (TypeError, AttributeError, KeyError, ValueError) as e:
-                    yield ParseError(f"unexpected field type ({type(e).__name__})", where)
+                except RECORD_ERRORS as e:
+                    yield record_error(e, where)
         if b is not None and layout is not None:
             yield self._checked(_stream_trajectory(b, path, layout), str(path))
         elif layout is None:

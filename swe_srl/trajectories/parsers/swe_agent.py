@@ -36,6 +36,7 @@ from swe_srl.errors import ParseError
 from swe_srl.io import loads
 from swe_srl.trajectories.models import Action, Step, Trajectory
 from swe_srl.trajectories.parsers import aci
+from swe_srl.trajectories.parsers._common import build_or_error, read_json_document
 from swe_srl.trajectories.render import find_function_calls
 
 NAME = "swe-agent"
@@ -66,15 +67,9 @@ class SweAgentParser:
         return 0.0
 
     def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
-        where = str(path)
-        raw = path.read_bytes()
-        if not raw.strip():
-            yield ParseError("empty file", where)
-            return
-        try:
-            data = loads(raw)
-        except orjson.JSONDecodeError as e:
-            yield ParseError(f"invalid JSON ({e})", where)
+        data = read_json_document(path)
+        if isinstance(data, ParseError):
+            yield data
             return
         attempts = data.get("attempts") if isinstance(data, dict) else None
         if isinstance(attempts, list) and attempts and not data.get("trajectory"):
@@ -86,13 +81,9 @@ class SweAgentParser:
 
     @staticmethod
     def _build(data: Any, path: Path, tid: str, attempt: int | None) -> Iterator[Trajectory | ParseError]:
-        try:
-            traj = build_trajectory(data, path)
-        except ParseError as e:
-            yield e
-            return
-        except (TypeError, ValueError, AttributeError, KeyError) as e:
-            yield ParseError(f"unexpected structure ({type(e).__name__}: {e})", str(path))
+        traj = build_or_error(lambda: build_trajectory(data, path), str(path))
+        if isinstance(traj, ParseError):
+            yield traj
             return
         traj.id = tid
         if attempt is not None:
