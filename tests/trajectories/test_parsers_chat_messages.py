@@ -5,15 +5,14 @@ prefix deduplication, and malformed or mutated inputs."""
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swe_srl.errors import ParseError, UnknownFormatError
+from swe_srl.errors import ParseError
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import detect_format, get_parser
+from swe_srl.trajectories.parsers import get_parser
 from swe_srl.trajectories.parsers.chat_messages import dedupe_prefix_trajectories
 
 FAMILY = "chat-messages"
@@ -49,17 +48,8 @@ def test_every_sample_parses(samples_dir):
     assert counts == {NEBIUS: 5, FNCALL: 1, NONFNCALL: 1, SWE_GYM: 5, SMITH: 3}
 
 
-def test_detection(samples_dir):
-    for f in sorted((samples_dir / FAMILY).iterdir()):
-        assert detect_format(f) == FAMILY, f.name
-    parser = get_parser(FAMILY)
-    for d in OTHER_DIRS:
-        for f in sorted((samples_dir / d).iterdir()):
-            assert parser.detect(f, f.read_bytes()[: 64 * 1024]) < 0.2, f"{d}/{f.name}"
-            try:
-                assert detect_format(f) != FAMILY, f"{d}/{f.name}"
-            except UnknownFormatError:
-                pass  # no parser claims it: not ours either
+def test_detection(samples_dir, check_detection):
+    check_detection(samples_dir, FAMILY, FAMILY, OTHER_DIRS)
 
 
 def test_golden_openai_tool_calls(samples_dir):
@@ -277,34 +267,9 @@ def test_jsonl_bad_line_is_skipped_and_the_rest_converted(samples_dir, tmp_path)
     assert [o.id for o in out if isinstance(o, Trajectory)] == ["mixed:0", "mixed:3"]
 
 
-_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
-                    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
-
-
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node[:8]):
-            yield from _paths(v, prefix + (i,))
-
-
-def _replace(node, path, value):
-    if not path:
-        return value
-    node = json.loads(json.dumps(node))
-    cur = node
-    for key in path[:-1]:
-        cur = cur[key]
-    cur[path[-1]] = value
-    return node
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_mutated_samples_give_trajectories_or_parse_errors(samples_dir, data):
+def test_mutated_samples_give_trajectories_or_parse_errors(samples_dir, check_drawn_mutation, data):
     name = data.draw(st.sampled_from(sorted(p.name for p in (samples_dir / FAMILY).iterdir())))
     raw = (samples_dir / FAMILY / name).read_bytes()
     if name.endswith(".jsonl"):
@@ -313,20 +278,7 @@ def test_mutated_samples_give_trajectories_or_parse_errors(samples_dir, data):
         doc = json.loads(raw)
         if isinstance(doc, list):
             doc = doc[:1]
-    path = data.draw(st.sampled_from(list(_paths(doc))))
-    mutated = json.dumps(_replace(doc, path, data.draw(_VALUES))).encode()
-    if data.draw(st.booleans()):
-        cut = data.draw(st.integers(0, len(mutated)))
-        mutated = mutated[:cut] + data.draw(st.binary(max_size=3))
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / name
-        p.write_bytes(mutated)
-        for out in get_parser(FAMILY).parse(p):
-            assert isinstance(out, (Trajectory, ParseError))
-            if isinstance(out, Trajectory):
-                assert out.steps
-                for s in out.steps:
-                    s.action.render()
+    check_drawn_mutation(data, FAMILY, name, doc, 8)
 
 
 def test_mini_style_rows(tmp_path):

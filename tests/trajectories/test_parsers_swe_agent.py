@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_srl.errors import ParseError, UnknownFormatError
+from swe_srl.errors import ParseError
 from swe_srl.trajectories.models import Trajectory
 from swe_srl.trajectories.parsers import detect_format, get_parser, parse_file
 from swe_srl.trajectories.parsers.aci import AciState, last_fenced_block, normalize_patch, parse_command
@@ -40,17 +40,8 @@ def test_every_sample_parses(samples_dir):
             step.action.render()  # every action renders
 
 
-def test_detection(samples_dir):
-    for f in sorted((samples_dir / FAMILY).iterdir()):
-        assert detect_format(f) == "swe-agent", f.name
-    parser = get_parser("swe-agent")
-    for d in OTHER_DIRS:
-        for f in sorted((samples_dir / d).iterdir()):
-            assert parser.detect(f, f.read_bytes()[: 64 * 1024]) < 0.2, f"{d}/{f.name}"
-            try:
-                assert detect_format(f) != "swe-agent", f"{d}/{f.name}"
-            except UnknownFormatError:
-                pass  # no parser claims it: not ours either
+def test_detection(samples_dir, check_detection):
+    check_detection(samples_dir, FAMILY, "swe-agent", OTHER_DIRS)
 
 
 def test_golden_v0_pydicom(samples_dir):
