@@ -19,6 +19,68 @@ from swe_srl.errors import ParseError, UnknownFormatError
 from swe_srl.trajectories.models import Trajectory
 from swe_srl.trajectories.parsers import detect_format, get_parser, read_head
 
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def _parse_all(fmt: str, path: Path) -> list:
+    """Everything ``fmt``'s parser yields for ``path``: only trajectories and ParseErrors."""
+    out = list(get_parser(fmt).parse(path))
+    assert all(isinstance(x, (Trajectory, ParseError)) for x in out)
+    return out
+
+
+def _parse_clean(fmt: str, path: Path) -> list[Trajectory]:
+    """The trajectories of ``path``, which must give no ParseError."""
+    out = _parse_all(fmt, path)
+    errors = [x for x in out if isinstance(x, ParseError)]
+    assert not errors, errors
+    return out
+
+
+def _only_trajectory(fmt: str, path: Path) -> Trajectory:
+    """The single trajectory ``fmt``'s parser yields for ``path``."""
+    out = list(get_parser(fmt).parse(path))
+    assert len(out) == 1 and isinstance(out[0], Trajectory), out
+    return out[0]
+
+
+def _only_parse_errors(fmt: str, path: Path) -> list[ParseError]:
+    """What ``fmt``'s parser yields for ``path``: at least one item, all ParseErrors."""
+    out = list(get_parser(fmt).parse(path))
+    assert out and all(isinstance(o, ParseError) for o in out), out
+    return out
+
+
+def _write_jsonl(path: Path, records: list) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def parse_all() -> Callable[[str, Path], list]:
+    return _parse_all
+
+
+@pytest.fixture(scope="session")
+def parse_clean() -> Callable[[str, Path], list[Trajectory]]:
+    return _parse_clean
+
+
+@pytest.fixture(scope="session")
+def only_trajectory() -> Callable[[str, Path], Trajectory]:
+    return _only_trajectory
+
+
+@pytest.fixture(scope="session")
+def only_parse_errors() -> Callable[[str, Path], list[ParseError]]:
+    return _only_parse_errors
+
+
+@pytest.fixture(scope="session")
+def write_jsonl() -> Callable[[Path, list], Path]:
+    return _write_jsonl
+
+
 # -- detection --------------------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 
 from swe_srl.errors import ParseError
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import detect_format, get_parser
+from swe_srl.trajectories.parsers import detect_format
 from swe_srl.trajectories.parsers.claude_code import claude_actions
 
 NAME = "claude-code"
@@ -26,27 +25,9 @@ SAMPLES = [
 ]
 
 
-def parse(path: Path) -> list:
-    out = list(get_parser(NAME).parse(path))
-    assert all(isinstance(x, (Trajectory, ParseError)) for x in out)
-    return out
-
-
-def trajectories(path: Path) -> list[Trajectory]:
-    out = parse(path)
-    errors = [x for x in out if isinstance(x, ParseError)]
-    assert not errors, errors
-    return out
-
-
-def write_jsonl(path: Path, records: list) -> Path:
-    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    return path
-
-
 @pytest.mark.parametrize("name", SAMPLES)
-def test_every_sample_parses_with_steps(samples_dir, name):
-    trajs = trajectories(samples_dir / FAMILY_DIR / name)
+def test_every_sample_parses_with_steps(samples_dir, name, parse_clean):
+    trajs = parse_clean(NAME, samples_dir / FAMILY_DIR / name)
     assert trajs
     for t in trajs:
         assert t.steps and t.source_format == NAME and t.patch is None
@@ -71,8 +52,8 @@ def test_detect_says_no_to_other_formats(samples_dir, check_not_detected):
 # -- golden expectations (checked against the files by hand) ------------------------------------
 
 
-def test_golden_main_session_with_compaction(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "real-v2.1.39-main-session-with-edits__ae4a77f8.jsonl")
+def test_golden_main_session_with_compaction(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "real-v2.1.39-main-session-with-edits__ae4a77f8.jsonl")
     assert t.id == "ae4a77f8-aedd-4bc1-888f-c94edc91af04"
     assert len(t.steps) == 242  # every tool_use id in the file: all lie on the main chain
     assert t.problem_statement.startswith("Work on bead spotter-4te. Run bd show spotter-4te")
@@ -92,8 +73,8 @@ def test_golden_main_session_with_compaction(samples_dir):
     assert set(flags) == {None, True}
 
 
-def test_golden_parallel_tool_uses_split_over_lines(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "real-v2.1.38__tool_heavy.jsonl")
+def test_golden_parallel_tool_uses_split_over_lines(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "real-v2.1.38__tool_heavy.jsonl")
     # the Glob call hangs off the WebSearch line and is not an ancestor of the last line;
     # it is kept because it belongs to the same API response (message.id)
     assert [s.action.tool for s in t.steps] == ["bash", "bash", "WebSearch", "Glob", "str_replace_editor", "WebFetch"]
@@ -106,8 +87,8 @@ def test_golden_parallel_tool_uses_split_over_lines(samples_dir):
     assert t.problem_statement == "start phoenix in background"
 
 
-def test_golden_short_session(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "real-v2.1.38__short.jsonl")
+def test_golden_short_session(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "real-v2.1.38__short.jsonl")
     assert t.problem_statement == "mix phx.server doesnt seem to start"
     assert [(s.action.tool, s.action.args) for s in t.steps] == [
         ("bash", {"command": "mix phx.server 2>&1 | head -80"}),
@@ -118,8 +99,8 @@ def test_golden_short_session(samples_dir):
     assert t.steps[0].thought.endswith("Let me check the project structure and try running the server to see the error.")
 
 
-def test_golden_subagent_sidechain(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "real-v2.1.39-subagent-sidechain__agent-a2898e3.jsonl")
+def test_golden_subagent_sidechain(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "real-v2.1.39-subagent-sidechain__agent-a2898e3.jsonl")
     assert t.id == "4d5611e5-241a-462a-8d15-5122611a9569:agent-a2898e3"
     assert t.meta["sidechain"] is True and t.meta["agent_id"] == "a2898e3"
     assert t.problem_statement.startswith("Very thorough exploration. I need to understand:")
@@ -131,8 +112,8 @@ def test_golden_subagent_sidechain(samples_dir):
                        "path": "/home/USER/projects/spotter-worktrees/spotter-dov/priv/static/assets/spotter.css"}]
 
 
-def test_golden_v1_synthetic(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "synthetic-v1.0__representative_messages.jsonl")
+def test_golden_v1_synthetic(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "synthetic-v1.0__representative_messages.jsonl")
     assert t.problem_statement == "Hello Claude! Can you help me understand how Python decorators work?"
     first, last = t.steps
     # an Edit with an empty old_string creates the file
@@ -145,8 +126,8 @@ def test_golden_v1_synthetic(samples_dir):
     assert last.observation == "Hello, Alice!\nHello, Alice!\nHello, Alice!"
 
 
-def test_golden_web_export(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "synthetic-web-export-loglines__sample_session.json")
+def test_golden_web_export(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "synthetic-web-export-loglines__sample_session.json")
     assert len(t.steps) == 12 and t.meta["compactions"] == 1
     assert [s.action.tool for s in t.steps].count("TodoWrite") == 1
     first, last = t.steps[0], t.steps[-1]
@@ -178,7 +159,7 @@ def _result(tid, text):
     return [{"type": "tool_result", "tool_use_id": tid, "content": text}]
 
 
-def test_abandoned_branch_is_left_out_and_sidechains_split(tmp_path):
+def test_abandoned_branch_is_left_out_and_sidechains_split(tmp_path, parse_clean, write_jsonl):
     records = [
         _line("u1", None, "user", "fix the bug"),
         _line("a1", "u1", "assistant", _use("t1", "Bash", {"command": "ls"}), "m1"),
@@ -193,7 +174,7 @@ def test_abandoned_branch_is_left_out_and_sidechains_split(tmp_path):
         _line("s3", "s2", "user", _result("t9", "hit"), isSidechain=True, agentId="abc"),
         _line("a3", "r2", "assistant", [{"type": "text", "text": "Done."}], "m3"),
     ]
-    main, side = trajectories(write_jsonl(tmp_path / "s.jsonl", records))
+    main, side = parse_clean(NAME, write_jsonl(tmp_path / "s.jsonl", records))
     assert [s.action.render() for s in main.steps] == [
         '<function=bash>\n<parameter=command>ls</parameter>\n</function>',
         '<function=str_replace_editor>\n<parameter=command>view</parameter>\n<parameter=path>/a.py</parameter>\n'
@@ -223,14 +204,14 @@ def test_tool_mapping():
     assert (a.tool, a.args) == ("mcp__github__get_issue", {"number": 3})
 
 
-def test_multiedit_becomes_several_steps(tmp_path):
+def test_multiedit_becomes_several_steps(tmp_path, parse_clean, write_jsonl):
     records = [
         _line("u1", None, "user", "rename"),
         _line("a1", "u1", "assistant", _use("t1", "MultiEdit", {"file_path": "/f", "edits": [
             {"old_string": "a", "new_string": "b"}, {"old_string": "c", "new_string": "d"}]}), "m1"),
         _line("r1", "a1", "user", _result("t1", "Applied 2 edits")),
     ]
-    [t] = trajectories(write_jsonl(tmp_path / "m.jsonl", records))
+    [t] = parse_clean(NAME, write_jsonl(tmp_path / "m.jsonl", records))
     assert [(s.action.args["old_str"], s.observation, s.meta["multi_edit"]) for s in t.steps] == [
         ("a", "", [1, 2]), ("c", "Applied 2 edits", [2, 2])]
 
@@ -238,18 +219,18 @@ def test_multiedit_becomes_several_steps(tmp_path):
 # -- bad input ---------------------------------------------------------------------------------
 
 
-def test_empty_file_and_no_steps(tmp_path):
+def test_empty_file_and_no_steps(tmp_path, parse_all, write_jsonl):
     for content in (b"", b"\n \n"):
         (tmp_path / "e.jsonl").write_bytes(content)
-        out = parse(tmp_path / "e.jsonl")
+        out = parse_all(NAME, tmp_path / "e.jsonl")
         assert out and all(isinstance(x, ParseError) for x in out)
     path = write_jsonl(tmp_path / "chat.jsonl", [_line("u1", None, "user", "hi"),
                                                  _line("a1", "u1", "assistant", [{"type": "text", "text": "hello"}])])
-    [err] = parse(path)
+    [err] = parse_all(NAME, path)
     assert isinstance(err, ParseError) and err.reason == "no steps"
 
 
-def test_truncated_and_wrong_type_lines_are_skipped(samples_dir, tmp_path):
+def test_truncated_and_wrong_type_lines_are_skipped(samples_dir, tmp_path, parse_all):
     lines = (samples_dir / FAMILY_DIR / "real-v2.1.38__tool_heavy.jsonl").read_bytes().splitlines()
     lines[5] = lines[5][: len(lines[5]) // 2]  # a progress line, cut
     bad = json.loads(lines[28])  # the WebSearch tool_use line
@@ -259,27 +240,27 @@ def test_truncated_and_wrong_type_lines_are_skipped(samples_dir, tmp_path):
     lines.insert(1, b"[1, 2, 3]")
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    out = parse(path)
+    out = parse_all(NAME, path)
     errors = [x for x in out if isinstance(x, ParseError)]
     assert sorted(e.where for e in errors) == sorted(f"{path}:{n}" for n in (2, 3, 8, 31))
     [t] = [x for x in out if isinstance(x, Trajectory)]
     assert "WebSearch" not in [s.action.tool for s in t.steps] and len(t.steps) == 5
 
 
-def test_non_utf8_bytes(samples_dir, tmp_path):
+def test_non_utf8_bytes(samples_dir, tmp_path, parse_all, parse_clean):
     data = (samples_dir / FAMILY_DIR / "real-v2.1.38__short.jsonl").read_bytes()
     path = tmp_path / "s.jsonl"
     path.write_bytes(data.replace(b"doesnt seem", b"doesnt \xc3\x28 seem"))
-    [t] = trajectories(path)
+    [t] = parse_clean(NAME, path)
     assert "\ufffd" in t.problem_statement
     path.write_bytes(b"\x80\x81\xfe\xff" * 100)
-    out = parse(path)
+    out = parse_all(NAME, path)
     assert out and all(isinstance(x, ParseError) for x in out)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rnd=st.randoms(use_true_random=False))
-def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, mutate_json, rnd):
+def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, mutate_json, parse_all, rnd):
     tmp = tmp_path_factory.mktemp("cc")
     lines = (samples_dir / FAMILY_DIR / "real-v2.1.38__tool_heavy.jsonl").read_text().splitlines()
     for _ in range(3):
@@ -288,11 +269,11 @@ def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, m
     (tmp / "s.jsonl").write_text("\n".join(lines))
     export = json.loads((samples_dir / FAMILY_DIR / "synthetic-web-export-loglines__sample_session.json").read_text())
     (tmp / "e.json").write_text(json.dumps(mutate_json(export, rnd)))
-    parse(tmp / "s.jsonl")
-    parse(tmp / "e.json")
+    parse_all(NAME, tmp / "s.jsonl")
+    parse_all(NAME, tmp / "e.json")
 
 
-def test_api_error_lines_are_not_thoughts(tmp_path):
+def test_api_error_lines_are_not_thoughts(tmp_path, parse_clean, write_jsonl):
     records = [
         _line("u1", None, "user", "go"),
         _line("a0", "u1", "assistant", [{"type": "text", "text": "API Error: 529 overloaded"}], "m0",
@@ -300,12 +281,12 @@ def test_api_error_lines_are_not_thoughts(tmp_path):
         _line("a1", "a0", "assistant", _use("t1", "Bash", {"command": "ls"}), "m1"),
         _line("r1", "a1", "user", _result("t1", "ok")),
     ]
-    [t] = trajectories(write_jsonl(tmp_path / "s.jsonl", records))
+    [t] = parse_clean(NAME, write_jsonl(tmp_path / "s.jsonl", records))
     assert [(s.thought, s.observation) for s in t.steps] == [("", "ok")]
     assert t.meta["skipped_lines"] == {"api_error": 1}
 
 
-def test_inline_sidechains_without_agent_id_split_by_root(tmp_path):
+def test_inline_sidechains_without_agent_id_split_by_root(tmp_path, parse_clean, write_jsonl):
     side = {"isSidechain": True}
     records = [
         _line("u1", None, "user", "main task"),
@@ -318,7 +299,7 @@ def test_inline_sidechains_without_agent_id_split_by_root(tmp_path):
         _line("y3", "y2", "user", _result("ty", "/"), **side),
         _line("r1", "a1", "user", _result("t1", "report")),
     ]
-    main, first, second = trajectories(write_jsonl(tmp_path / "s.jsonl", records))
+    main, first, second = parse_clean(NAME, write_jsonl(tmp_path / "s.jsonl", records))
     assert [s.action.tool for s in main.steps] == ["Task"] and main.steps[0].observation == "report"
     assert (first.id, first.problem_statement, first.steps[0].observation) == ("s1:sidechain-x1", "first subtask", "a.py")
     assert (second.id, second.problem_statement, second.steps[0].action.args) == (

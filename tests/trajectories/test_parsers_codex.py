@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 from swe_srl.errors import ParseError
 from swe_srl.trajectories.apply_patch import extract_patch, parse_patch, patch_to_action
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import detect_format, get_parser
+from swe_srl.trajectories.parsers import detect_format
 
 NAME = "codex"
 FAMILY_DIR = "codex-cli"
@@ -22,37 +21,19 @@ LEGACY = "synthetic-legacy-direct-format__rollout-44444444-4444-4444-8444-444444
 SAMPLES = [REAL, MODERN, LEGACY]
 
 
-def parse(path: Path) -> list:
-    out = list(get_parser(NAME).parse(path))
-    assert all(isinstance(x, (Trajectory, ParseError)) for x in out)
-    return out
-
-
-def trajectories(path: Path) -> list[Trajectory]:
-    out = parse(path)
-    errors = [x for x in out if isinstance(x, ParseError)]
-    assert not errors, errors
-    return out
-
-
-def write_jsonl(path: Path, records: list) -> Path:
-    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    return path
-
-
 @pytest.mark.parametrize("name", [REAL, MODERN])
-def test_real_and_modern_samples_parse_with_steps(samples_dir, name):
-    [t] = trajectories(samples_dir / FAMILY_DIR / name)
+def test_real_and_modern_samples_parse_with_steps(samples_dir, name, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / name)
     assert t.steps and t.source_format == NAME and t.patch is None
     for s in t.steps:
         s.action.render()
     json.dumps(t.to_dict())
 
 
-def test_legacy_sample_has_no_tool_calls_and_is_a_clean_skip(samples_dir):
+def test_legacy_sample_has_no_tool_calls_and_is_a_clean_skip(samples_dir, parse_all):
     # the fixture is a two-message chat (no tool call): an empty trajectory, reported as such
     path = samples_dir / FAMILY_DIR / LEGACY
-    [err] = parse(path)
+    [err] = parse_all(NAME, path)
     assert isinstance(err, ParseError) and err.where == str(path) and err.reason.startswith("no steps")
 
 
@@ -72,8 +53,8 @@ def test_detect_says_no_to_other_formats(samples_dir, check_not_detected):
 # -- golden expectations (checked against the files by hand) ------------------------------------
 
 
-def test_golden_real_rollout(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / REAL)
+def test_golden_real_rollout(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / REAL)
     assert t.id == "019a93b9-f380-7600-98ff-940e6b99603c"
     assert t.base_commit == "0f022a043b3f8ca67224e1c56d5b85e28a81b910"
     assert t.repo == "AcidicSoil/chatbot-ui"
@@ -104,8 +85,8 @@ def test_golden_real_rollout(samples_dir):
     assert t.meta["model"] == "gpt-5.1-codex" and "final_message" not in t.meta  # ends mid-task
 
 
-def test_golden_modern_tools(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / MODERN)
+def test_golden_modern_tools(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / MODERN)
     assert t.problem_statement == "List the synthetic files."
     assert [(s.action.tool, s.action.args, s.observation) for s in t.steps] == [
         ("bash", {"command": "find . -maxdepth 1 -type f"}, "./alpha.txt\n./beta.txt"),
@@ -119,7 +100,7 @@ def test_golden_modern_tools(samples_dir):
     assert t.meta["final_message"] == "The synthetic files are alpha.txt and beta.txt."
 
 
-def test_legacy_layout_with_calls(tmp_path):
+def test_legacy_layout_with_calls(tmp_path, parse_clean, write_jsonl):
     records = [
         {"id": "sess-1", "timestamp": "2025-05-01T00:00:00Z", "git": {"commit_hash": "abc",
                                                                       "repository_url": "https://github.com/o/r.git"}},
@@ -135,7 +116,7 @@ def test_legacy_layout_with_calls(tmp_path):
     ]
     path = write_jsonl(tmp_path / "rollout-sess-1.jsonl", records)
     assert detect_format(path) == NAME
-    [t] = trajectories(path)
+    [t] = parse_clean(NAME, path)
     assert (t.id, t.base_commit, t.repo, t.problem_statement) == ("sess-1", "abc", "o/r", "fix it")
     assert t.meta["layout"] == "legacy" and t.meta["unknown_records"] == {"state": 1}
     assert [(s.action.tool, s.action.args, s.observation) for s in t.steps] == [
@@ -188,14 +169,14 @@ def test_extract_patch_only_for_pure_apply_patch_commands():
 # -- bad input ---------------------------------------------------------------------------------
 
 
-def test_empty_and_binary_files(tmp_path):
+def test_empty_and_binary_files(tmp_path, parse_all):
     for content in (b"", b"\n\n", b"\x00\xff\xfe" * 50):
         (tmp_path / "r.jsonl").write_bytes(content)
-        out = parse(tmp_path / "r.jsonl")
+        out = parse_all(NAME, tmp_path / "r.jsonl")
         assert out and all(isinstance(x, ParseError) for x in out)
 
 
-def test_truncated_and_wrong_type_lines_are_skipped(samples_dir, tmp_path):
+def test_truncated_and_wrong_type_lines_are_skipped(samples_dir, tmp_path, parse_all):
     lines = (samples_dir / FAMILY_DIR / MODERN).read_bytes().splitlines()
     lines[3] = lines[3][:40]  # the user message, cut
     lines.insert(4, json.dumps({"timestamp": "t", "type": "response_item", "payload": ["x"]}).encode())
@@ -207,7 +188,7 @@ def test_truncated_and_wrong_type_lines_are_skipped(samples_dir, tmp_path):
                                 "payload": {"type": "message", "role": "user", "content": 5}}).encode())
     path = tmp_path / "r.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    out = parse(path)
+    out = parse_all(NAME, path)
     errors = [x for x in out if isinstance(x, ParseError)]
     assert sorted(e.where for e in errors) == sorted(f"{path}:{n}" for n in (4, 5, 6, 7, 8))
     [t] = [x for x in out if isinstance(x, Trajectory)]
@@ -215,17 +196,17 @@ def test_truncated_and_wrong_type_lines_are_skipped(samples_dir, tmp_path):
     assert t.problem_statement == "List the synthetic files."  # from the event_msg, as the item was lost
 
 
-def test_non_utf8_bytes(samples_dir, tmp_path):
+def test_non_utf8_bytes(samples_dir, tmp_path, parse_clean):
     data = (samples_dir / FAMILY_DIR / MODERN).read_bytes()
     path = tmp_path / "r.jsonl"
     path.write_bytes(data.replace(b"./alpha.txt\\n./beta.txt", b"./alpha\xff.txt\\n./beta.txt"))
-    [t] = trajectories(path)
+    [t] = parse_clean(NAME, path)
     assert t.steps[0].observation == "./alpha\ufffd.txt\n./beta.txt"
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rnd=st.randoms(use_true_random=False))
-def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, mutate_json, rnd):
+def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, mutate_json, parse_all, rnd):
     tmp = tmp_path_factory.mktemp("codex")
     lines = (samples_dir / FAMILY_DIR / MODERN).read_text().splitlines()
     for _ in range(3):
@@ -239,4 +220,4 @@ def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, m
             value = mutate_json(value, rnd)
         lines[i] = json.dumps(value)
     (tmp / "r.jsonl").write_text("\n".join(lines))
-    parse(tmp / "r.jsonl")
+    parse_all(NAME, tmp / "r.jsonl")

@@ -9,7 +9,6 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swe_srl.errors import ParseError
 from swe_srl.trajectories.models import Trajectory
 from swe_srl.trajectories.parsers import get_parser
 from swe_srl.trajectories.parsers.mini_swe_agent import parse_observation
@@ -20,12 +19,6 @@ OTHER_DIRS = ("swe-agent-traj", "chat-messages", "openhands", "claude-code", "co
 
 def _parse(path: Path) -> list:
     return list(get_parser(FAMILY).parse(path))
-
-
-def _one(samples_dir: Path, name: str) -> Trajectory:
-    out = _parse(samples_dir / FAMILY / name)
-    assert len(out) == 1 and isinstance(out[0], Trajectory), out
-    return out[0]
 
 
 def test_every_sample_parses(samples_dir):
@@ -42,8 +35,8 @@ def test_detection(samples_dir, check_detection):
     check_detection(samples_dir, FAMILY, FAMILY, OTHER_DIRS)
 
 
-def test_golden_dict_form(samples_dir):
-    t = _one(samples_dir, "v1.15-gemini3pro__django__django-16255.traj.json")
+def test_golden_dict_form(samples_dir, only_trajectory):
+    t = only_trajectory(FAMILY, samples_dir / FAMILY / "v1.15-gemini3pro__django__django-16255.traj.json")
     assert len(t.steps) == 17
     assert t.instance_id == "django__django-16255" and t.repo == "django/django"
     assert t.meta["exit_status"] == "Submitted" and t.meta["mini_version"] == "1.15.0"
@@ -62,8 +55,8 @@ def test_golden_dict_form(samples_dir):
     assert last.observation == t.patch  # the submission is the final output
 
 
-def test_format_error_and_truncated_output(samples_dir):
-    t = _one(samples_dir, "v1.15-gemini3pro__django__django-13670.traj.json")
+def test_format_error_and_truncated_output(samples_dir, only_trajectory):
+    t = only_trajectory(FAMILY, samples_dir / FAMILY / "v1.15-gemini3pro__django__django-13670.traj.json")
     assert len(t.steps) == 22
     flagged = {i: s.meta for i, s in enumerate(t.steps) if s.meta.get("format_error") or s.meta.get("truncated")}
     assert set(flagged) == {3, 10}
@@ -78,8 +71,8 @@ def test_format_error_and_truncated_output(samples_dir):
     assert sum(1 for s in t.steps if s.meta.get("format_error")) == 1
 
 
-def test_timeout_turn(samples_dir):
-    t = _one(samples_dir, "v1.15-gemini3pro__matplotlib__matplotlib-25287.traj.json")
+def test_timeout_turn(samples_dir, only_trajectory):
+    t = only_trajectory(FAMILY, samples_dir / FAMILY / "v1.15-gemini3pro__matplotlib__matplotlib-25287.traj.json")
     assert len(t.steps) == 32
     timed_out = [s for s in t.steps if s.meta.get("timed_out")]
     assert len(timed_out) == 1
@@ -89,8 +82,8 @@ def test_timeout_turn(samples_dir):
     assert sum(1 for s in t.steps if s.meta.get("format_error")) == 1
 
 
-def test_bare_list_form_and_new_fence(samples_dir):
-    t = _one(samples_dir, "official-test-fixture__local.traj.json")
+def test_bare_list_form_and_new_fence(samples_dir, only_trajectory):
+    t = only_trajectory(FAMILY, samples_dir / FAMILY / "official-test-fixture__local.traj.json")
     assert [s.action.to_dict() for s in t.steps] == [
         {"tool": "bash", "args": {"command": "echo 'hello world'"}, "raw": "echo 'hello world'"},
         {"tool": "submit", "args": {}, "raw": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"},
@@ -129,13 +122,7 @@ def test_zero_actions_is_a_format_error_step(tmp_path):
 # --------------------------------------------------------------------------- bad input
 
 
-def _only_parse_errors(path: Path) -> list[ParseError]:
-    out = _parse(path)
-    assert out and all(isinstance(o, ParseError) for o in out), out
-    return out
-
-
-def test_malformed_inputs(samples_dir, tmp_path):
+def test_malformed_inputs(samples_dir, tmp_path, only_parse_errors):
     good = (samples_dir / FAMILY / "v1.15-gemini3pro__django__django-16255.traj.json").read_bytes()
     data = json.loads(good)
     cases = {
@@ -155,7 +142,7 @@ def test_malformed_inputs(samples_dir, tmp_path):
     for name, payload in cases.items():
         p = tmp_path / f"{name}.traj.json"
         p.write_bytes(payload)
-        reasons[name] = _only_parse_errors(p)[0].reason
+        reasons[name] = only_parse_errors(FAMILY, p)[0].reason
     assert "invalid JSON" in reasons["truncated"] and "invalid JSON" in reasons["nonutf8"]
     assert reasons["empty_list"] == "no steps" and reasons["no_assistant"] == "no steps"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 
 from swe_srl.errors import ParseError
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import detect_format, get_parser
+from swe_srl.trajectories.parsers import detect_format
 from swe_srl.trajectories.parsers.openhands import ipython_action, split_think
 
 NAME = "openhands"
@@ -25,23 +24,10 @@ SAMPLES = [
 ]
 
 
-def parse(path: Path) -> list:
-    out = list(get_parser(NAME).parse(path))
-    assert all(isinstance(x, (Trajectory, ParseError)) for x in out)
-    return out
-
-
-def trajectories(path: Path) -> list[Trajectory]:
-    out = parse(path)
-    errors = [x for x in out if isinstance(x, ParseError)]
-    assert not errors, errors
-    return out
-
-
 @pytest.mark.parametrize("name", SAMPLES)
-def test_every_sample_parses_with_steps(samples_dir, name):
+def test_every_sample_parses_with_steps(samples_dir, name, parse_clean):
     path = samples_dir / FAMILY_DIR / name
-    trajs = trajectories(path)
+    trajs = parse_clean(NAME, path)
     assert trajs
     for t in trajs:
         assert t.steps and t.source_format == NAME
@@ -67,8 +53,8 @@ def test_detect_says_no_to_other_formats(samples_dir, check_not_detected):
 # -- golden expectations (checked against the files by hand) ------------------------------------
 
 
-def test_golden_eval_output(samples_dir):
-    runs = trajectories(samples_dir / FAMILY_DIR / "eval-output-2025__multi-swe-bench-ponyc.jsonl")
+def test_golden_eval_output(samples_dir, parse_clean):
+    runs = parse_clean(NAME, samples_dir / FAMILY_DIR / "eval-output-2025__multi-swe-bench-ponyc.jsonl")
     assert [len(t.steps) for t in runs] == [22, 33, 48]  # run+read+edit actions (+ finish) per line
     first = runs[0]
     assert first.instance_id == "ponylang__ponyc-4595"
@@ -99,8 +85,8 @@ def test_golden_eval_output(samples_dir):
     assert last.steps[-1].meta["exit_code"] == 100
 
 
-def test_golden_resolver_2024(samples_dir):
-    runs = trajectories(samples_dir / FAMILY_DIR / "resolver-output-legacy-2024__output.jsonl")
+def test_golden_resolver_2024(samples_dir, parse_clean):
+    runs = parse_clean(NAME, samples_dir / FAMILY_DIR / "resolver-output-legacy-2024__output.jsonl")
     assert [len(t.steps) for t in runs] == [4, 22]
     lic = runs[0]
     assert lic.instance_id == "neubig__pr-viewer-5" and lic.repo == "neubig/pr-viewer"
@@ -121,8 +107,8 @@ def test_golden_resolver_2024(samples_dir):
     assert dark.steps[-1].action.tool == "submit"
 
 
-def test_golden_gui_mode_create_takes_text_from_the_tool_call(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "runtime-replay__basic_gui_mode.json")
+def test_golden_gui_mode_create_takes_text_from_the_tool_call(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "runtime-replay__basic_gui_mode.json")
     assert t.problem_statement.startswith("I want to create a VueJS app")
     assert [s.action.tool for s in t.steps] == ["bash", "str_replace_editor", "str_replace_editor", "bash"]
     assert t.steps[0].action.args == {"command": "mkdir -p /workspace/todo-app"}
@@ -135,16 +121,16 @@ def test_golden_gui_mode_create_takes_text_from_the_tool_call(samples_dir):
     assert t.meta["final_message"].startswith("I've created a complete Vue.js todo application")
 
 
-def test_golden_basic_replay(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "runtime-replay__basic.json")
+def test_golden_basic_replay(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "runtime-replay__basic.json")
     assert [s.action.tool for s in t.steps] == ["str_replace_editor", "submit"]
     args = t.steps[0].action.args
     assert (args["command"], args["path"]) == ("create", "/workspace/game_2048.py")
     assert args["file_text"].startswith("import random\nimport keyboard\n\nclass Game2048:")
 
 
-def test_golden_sdk_v1(samples_dir):
-    [t] = trajectories(samples_dir / FAMILY_DIR / "sdk-v1-events__goal-fixture.jsonl")
+def test_golden_sdk_v1(samples_dir, parse_clean):
+    [t] = parse_clean(NAME, samples_dir / FAMILY_DIR / "sdk-v1-events__goal-fixture.jsonl")
     assert len(t.steps) == 2
     s0, s1 = t.steps
     assert s0.action.tool == "bash"
@@ -178,7 +164,7 @@ def test_ipython_agentskills_mapping():
     assert ipython_action("def broken(:").tool == "execute_ipython_cell"
 
 
-def test_python_repr_issue_and_pair_history(tmp_path):
+def test_python_repr_issue_and_pair_history(tmp_path, parse_clean):
     issue = repr({"owner": "o", "repo": "r", "number": 7, "title": "T", "body": "B"})
     rec = {"issue": issue, "git_patch": "", "success": False, "history": [
         [{"action": "run", "args": {"command": "ls"}, "id": 1, "source": "agent"},
@@ -187,7 +173,7 @@ def test_python_repr_issue_and_pair_history(tmp_path):
     ]}
     path = tmp_path / "output.jsonl"
     path.write_text(json.dumps(rec) + "\n")
-    [t] = trajectories(path)
+    [t] = parse_clean(NAME, path)
     assert t.instance_id == "o__r-7" and t.problem_statement == "T\n\nB" and t.outcome == "unresolved"
     assert t.patch is None
     assert [(s.action.tool, s.observation) for s in t.steps] == [("bash", "a.py"), ("submit", "")]
@@ -196,33 +182,33 @@ def test_python_repr_issue_and_pair_history(tmp_path):
 # -- bad input ---------------------------------------------------------------------------------
 
 
-def test_empty_and_blank_files(tmp_path):
+def test_empty_and_blank_files(tmp_path, parse_all):
     for content in (b"", b"\n\n  \n"):
         path = tmp_path / "empty.jsonl"
         path.write_bytes(content)
-        out = parse(path)
+        out = parse_all(NAME, path)
         assert out and all(isinstance(x, ParseError) for x in out)
 
 
-def test_truncated_line_is_skipped_and_the_rest_converted(samples_dir, tmp_path):
+def test_truncated_line_is_skipped_and_the_rest_converted(samples_dir, tmp_path, parse_all):
     lines = (samples_dir / FAMILY_DIR / "eval-output-2025__multi-swe-bench-ponyc.jsonl").read_bytes().splitlines()
     path = tmp_path / "output.jsonl"
     path.write_bytes(b"\n".join([lines[0], lines[1][: len(lines[1]) // 2], lines[2]]) + b"\n")
-    out = parse(path)
+    out = parse_all(NAME, path)
     errors = [x for x in out if isinstance(x, ParseError)]
     assert [e.where for e in errors] == [f"{path}:2"]
     assert [len(t.steps) for t in out if isinstance(t, Trajectory)] == [22, 48]
 
 
-def test_truncated_document(samples_dir, tmp_path):
+def test_truncated_document(samples_dir, tmp_path, parse_all):
     data = (samples_dir / FAMILY_DIR / "runtime-replay__basic_gui_mode.json").read_bytes()
     path = tmp_path / "events.json"
     path.write_bytes(data[: len(data) // 3])
-    out = parse(path)
+    out = parse_all(NAME, path)
     assert len(out) == 1 and isinstance(out[0], ParseError) and "invalid JSON" in out[0].reason
 
 
-def test_wrong_types_give_parse_errors(tmp_path):
+def test_wrong_types_give_parse_errors(tmp_path, parse_all):
     good_event = {"action": "run", "args": {"command": "ls"}, "id": 1, "source": "agent"}
     records = [
         {"history": "not a list"},
@@ -234,7 +220,7 @@ def test_wrong_types_give_parse_errors(tmp_path):
     ]
     path = tmp_path / "output.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    out = parse(path)
+    out = parse_all(NAME, path)
     trajs = [x for x in out if isinstance(x, Trajectory)]
     errors = [x for x in out if isinstance(x, ParseError)]
     assert len(trajs) == 1 and trajs[0].steps[0].action.args == {"command": "ls"}
@@ -242,20 +228,20 @@ def test_wrong_types_give_parse_errors(tmp_path):
     assert any(e.reason == "no steps" for e in errors)
 
 
-def test_non_utf8_bytes(samples_dir, tmp_path):
+def test_non_utf8_bytes(samples_dir, tmp_path, parse_all, parse_clean):
     data = (samples_dir / FAMILY_DIR / "sdk-v1-events__goal-fixture.jsonl").read_bytes()
     path = tmp_path / "events.jsonl"
     path.write_bytes(data.replace(b"Let me chain", b"Let me \xff\xfe chain"))
-    [t] = trajectories(path)
+    [t] = parse_clean(NAME, path)
     assert "\ufffd" in t.steps[1].thought
     path.write_bytes(bytes(range(256)) * 4)
-    out = parse(path)
+    out = parse_all(NAME, path)
     assert out and all(isinstance(x, ParseError) for x in out)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rnd=st.randoms(use_true_random=False))
-def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, mutate_json, rnd):
+def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, mutate_json, parse_all, rnd):
     tmp = tmp_path_factory.mktemp("oh")
     stream = json.loads((samples_dir / FAMILY_DIR / "runtime-replay__basic_gui_mode.json").read_bytes())
     (tmp / "stream.json").write_text(json.dumps(mutate_json(stream, rnd)))
@@ -267,10 +253,10 @@ def test_mutated_samples_give_only_parse_errors(samples_dir, tmp_path_factory, m
                       .splitlines()[0])
     (tmp / "flat.jsonl").write_text(json.dumps(mutate_json(flat, rnd)))
     for name in ("stream.json", "sdk.jsonl", "flat.jsonl"):
-        parse(tmp / name)
+        parse_all(NAME, tmp / name)
 
 
-def test_eval_line_with_a_huge_instruction_is_still_detected(tmp_path):
+def test_eval_line_with_a_huge_instruction_is_still_detected(tmp_path, parse_clean):
     rec = {"instance_id": "o__r-1", "test_result": {"git_patch": "diff --git a/x b/x\n"}, "instruction": "y" * 100_000,
            "metadata": {}, "history": [{"id": 1, "source": "agent", "action": "run", "args": {"command": "ls"}},
                                        {"id": 2, "source": "agent", "observation": "run", "content": "x", "cause": 1,
@@ -278,17 +264,17 @@ def test_eval_line_with_a_huge_instruction_is_still_detected(tmp_path):
     path = tmp_path / "output.jsonl"
     path.write_text(json.dumps(rec) + "\n")
     assert detect_format(path) == NAME
-    [t] = trajectories(path)
+    [t] = parse_clean(NAME, path)
     assert t.patch == "diff --git a/x b/x\n" and t.steps[0].observation == "x"
 
 
-def test_pretty_printed_run_record(samples_dir, tmp_path):
+def test_pretty_printed_run_record(samples_dir, tmp_path, parse_all, parse_clean):
     line = (samples_dir / FAMILY_DIR / "eval-output-2025__multi-swe-bench-ponyc.jsonl").read_text().splitlines()[0]
     text = json.dumps(json.loads(line), indent=2)
     path = tmp_path / "run.json"
     path.write_text(text)
-    [t] = trajectories(path)
+    [t] = parse_clean(NAME, path)
     assert len(t.steps) == 22 and t.instance_id == "ponylang__ponyc-4595"
     path.write_text(text[: len(text) // 2])
-    [err] = parse(path)
+    [err] = parse_all(NAME, path)
     assert isinstance(err, ParseError) and err.where == str(path)

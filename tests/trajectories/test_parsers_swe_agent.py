@@ -21,12 +21,6 @@ def _parse(path: Path) -> list:
     return list(get_parser("swe-agent").parse(path))
 
 
-def _one(samples_dir: Path, name: str) -> Trajectory:
-    out = _parse(samples_dir / FAMILY / name)
-    assert len(out) == 1 and isinstance(out[0], Trajectory), out
-    return out[0]
-
-
 def test_every_sample_parses(samples_dir):
     files = sorted((samples_dir / FAMILY).iterdir())
     assert len(files) == 5
@@ -44,8 +38,8 @@ def test_detection(samples_dir, check_detection):
     check_detection(samples_dir, FAMILY, "swe-agent", OTHER_DIRS)
 
 
-def test_golden_v0_pydicom(samples_dir):
-    t = _one(samples_dir, "v0-gpt4__pydicom__pydicom-1458.traj")
+def test_golden_v0_pydicom(samples_dir, only_trajectory):
+    t = only_trajectory("swe-agent", samples_dir / FAMILY / "v0-gpt4__pydicom__pydicom-1458.traj")
     assert len(t.steps) == 12  # the is_demo demonstration is not part of the run
     assert t.instance_id == "pydicom__pydicom-1458" and t.repo == "pydicom/pydicom"
     assert t.meta["layout"] == "0.x" and t.meta["exit_status"] == "submitted"
@@ -77,8 +71,8 @@ def test_golden_v0_pydicom(samples_dir):
     assert t.patch.startswith("diff --git a/pydicom/pixel_data_handlers/numpy_handler.py b/pydicom/pixel_data_handlers/")
 
 
-def test_golden_v0_human_demo(samples_dir):
-    t = _one(samples_dir, "v0-human-thought-demo__humanevalfix-python-0.traj")
+def test_golden_v0_human_demo(samples_dir, only_trajectory):
+    t = only_trajectory("swe-agent", samples_dir / FAMILY / "v0-human-thought-demo__humanevalfix-python-0.traj")
     assert [s.action.tool for s in t.steps] == ["bash", "str_replace_editor", "edit", "bash", "submit"]
     assert t.steps[1].action.args == {"command": "view", "path": "/swe-bench__humanevalfix-python/main.py"}
     assert t.steps[2].action.args == {"path": "/swe-bench__humanevalfix-python/main.py", "start_line": 15,
@@ -87,8 +81,8 @@ def test_golden_v0_human_demo(samples_dir):
     assert t.patch.startswith("diff --git a/main.py b/main.py\n")
 
 
-def test_golden_v1_function_calling(samples_dir):
-    t = _one(samples_dir, "v1-function-calling-replace-demo__marshmallow-1867.traj")
+def test_golden_v1_function_calling(samples_dir, only_trajectory):
+    t = only_trajectory("swe-agent", samples_dir / FAMILY / "v1-function-calling-replace-demo__marshmallow-1867.traj")
     assert len(t.steps) == 11
     assert t.meta["layout"] == "1.x"
     assert t.instance_id == "marshmallow-code__marshmallow-1867" and t.repo == "marshmallow-code/marshmallow"
@@ -111,8 +105,8 @@ def test_golden_v1_function_calling(samples_dir):
     assert "\r" not in t.steps[3].observation  # pty CRLF normalised
 
 
-def test_golden_history_only(samples_dir):
-    t = _one(samples_dir, "v1-history-only-demo__function_calling_simple.traj")
+def test_golden_history_only(samples_dir, only_trajectory):
+    t = only_trajectory("swe-agent", samples_dir / FAMILY / "v1-history-only-demo__function_calling_simple.traj")
     assert t.meta["layout"] == "history-only"
     assert [s.action.tool for s in t.steps] == ["find_file", "str_replace_editor", "str_replace_editor", "bash", "submit"]
     assert t.steps[0].action.args == {"file_name": "missing_colon.py"}
@@ -124,8 +118,8 @@ def test_golden_history_only(samples_dir):
     assert t.patch.startswith("diff --git a/tests/missing_colon.py b/tests/missing_colon.py\n")  # from submit's output
 
 
-def test_golden_v1_crlf_submission(samples_dir):
-    t = _one(samples_dir, "v1-test__6e44b9__sweagenttestrepo-1c2844.traj")
+def test_golden_v1_crlf_submission(samples_dir, only_trajectory):
+    t = only_trajectory("swe-agent", samples_dir / FAMILY / "v1-test__6e44b9__sweagenttestrepo-1c2844.traj")
     assert len(t.steps) == 5
     assert t.instance_id == "v1-test__6e44b9__sweagenttestrepo-1c2844"  # the file name: not a SWE-bench id
     assert t.repo == "SWE-agent/test-repo"  # from replay_config.env.repo.github_url
@@ -205,14 +199,7 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
     return p
 
 
-def _only_parse_errors(path: Path) -> list[ParseError]:
-    out = _parse(path)
-    assert out and all(isinstance(o, ParseError) for o in out), out
-    assert all(o.where and str(path) in o.where for o in out)
-    return out
-
-
-def test_malformed_inputs(samples_dir, tmp_path):
+def test_malformed_inputs(samples_dir, tmp_path, only_parse_errors):
     good = (samples_dir / FAMILY / "v0-gpt4__pydicom__pydicom-1458.traj").read_bytes()
     data = json.loads(good)
     cases = {
@@ -231,7 +218,9 @@ def test_malformed_inputs(samples_dir, tmp_path):
     }
     reasons = {}
     for name, payload in cases.items():
-        errors = _only_parse_errors(_write(tmp_path, name, payload))
+        path = _write(tmp_path, name, payload)
+        errors = only_parse_errors("swe-agent", path)
+        assert all(o.where and str(path) in o.where for o in errors)
         reasons[name] = errors[0].reason
     assert "invalid JSON" in reasons["truncated.traj"] and "invalid JSON" in reasons["nonutf8.traj"]
     assert "no steps" in reasons["no_steps.traj"]
