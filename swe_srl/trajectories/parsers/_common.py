@@ -61,20 +61,24 @@ def read_json_document(path: Path, *, lenient: bool = False) -> Any:
         return ParseError(f"invalid JSON ({e})", str(path))
 
 
+def nonblank_lines(path: Path) -> Iterator[tuple[int, str, bytes]]:
+    """``(lineno, "file:line", line)`` for each line of ``path`` that is not blank."""
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.isspace():
+                yield lineno, f"{path}:{lineno}", line
+
+
 def json_lines(path: Path) -> Iterator[tuple[int, str, Any]]:
     """``(lineno, "file:line", value)`` for each non-blank line, read with
     :func:`load_lenient`; a line that is not JSON gives the value
     ``ParseError("invalid JSON", "file:line")``."""
-    with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.isspace():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                value = load_lenient(line)
-            except orjson.JSONDecodeError:
-                value = ParseError("invalid JSON", where)
-            yield lineno, where, value
+    for lineno, where, line in nonblank_lines(path):
+        try:
+            value = load_lenient(line)
+        except orjson.JSONDecodeError:
+            value = ParseError("invalid JSON", where)
+        yield lineno, where, value
 
 
 def dumps_sorted(value: Any) -> str:

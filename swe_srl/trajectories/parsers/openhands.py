@@ -71,7 +71,7 @@ from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action, Step, Trajectory
 from swe_srl.trajectories.parsers._common import (RECORD_ERRORS, BadRecord, blocks_text, dumps_sorted, load_lenient,
-                                                  read_json_document, record_error)
+                                                  nonblank_lines, read_json_document, record_error)
 
 NAME = "openhands"
 
@@ -163,15 +163,20 @@ def _literal(node: ast.AST) -> Any:
     return ast.literal_eval(node)
 
 
-def _file_editor_kwargs(code: str) -> dict[str, Any] | None:
-    """``print(file_editor(**{...}))`` / ``file_editor(**{...})`` -> the dict, if literal."""
+def _single_expression(code: str) -> ast.expr | None:
+    """The expression of a cell that is exactly one expression statement, else None."""
     try:
         tree = ast.parse(code.strip())
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
         return None
-    call = tree.body[0].value
+    return tree.body[0].value
+
+
+def _file_editor_kwargs(code: str) -> dict[str, Any] | None:
+    """``print(file_editor(**{...}))`` / ``file_editor(**{...})`` -> the dict, if literal."""
+    call = _single_expression(code)  # None fails the isinstance checks below
     if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print" and len(call.args) == 1:
         call = call.args[0]
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "file_editor"):
@@ -208,13 +213,7 @@ def ipython_action(code: str, raw: str | None = None) -> Action:
     kwargs = _file_editor_kwargs(code)
     if kwargs is not None and isinstance(kwargs.get("command"), str):
         return normalize.editor(kwargs, raw)
-    try:
-        tree = ast.parse(code.strip())
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return fallback
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
-        return fallback
-    call = tree.body[0].value
+    call = _single_expression(code)
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in _AGENTSKILLS):
         return fallback
     params = _AGENTSKILLS[call.func.id]
@@ -689,47 +688,43 @@ class OpenHandsParser:
         b: _Builder | None = None
         layout = None
         runs = 0
-        with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.isspace():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    rec = load_lenient(line)
-                except orjson.JSONDecodeError:
-                    if layout is None:  # maybe a pretty-printed document rather than JSONL
-                        try:
-                            data = load_lenient(path.read_bytes())
-                        except orjson.JSONDecodeError:
-                            data = None
-                        if data is not None:
-                            yield from self._parse_document(path, data)
-                            return
-                        if line.strip() in (b"{", b"["):  # a broken pretty-printed document: one error
-                            yield ParseError("invalid JSON", str(path))
-                            return
-                    yield ParseError("invalid JSON", where)
-                    continue
-                try:
-                    if not isinstance(rec, dict):
-                        raise BadRecord("record is not a JSON object")
-                    if layout is None:
-                        layout = "runs" if "history" in rec else ("sdk-v1" if "kind" in rec else "events")
-                        if layout != "runs":
-                            b = _Builder()
-                    if layout == "runs":
-                        if "history" not in rec:
-                            raise BadRecord("not an OpenHands run record (no history)")
-                        runs += 1
-                        yield self._checked(run_record(rec, f"{path.stem}:{lineno}"), where)
-                    elif layout == "sdk-v1":
-                        assert b is not None
-                        b.sdk_event(rec)
-                    else:
-                        assert b is not None
-                        b.classic_event(rec)
-                except RECORD_ERRORS as e:
-                    yield record_error(e, where)
+        for lineno, where, line in nonblank_lines(path):
+            try:
+                rec = load_lenient(line)
+            except orjson.JSONDecodeError:
+                if layout is None:  # maybe a pretty-printed document rather than JSONL
+                    try:
+                        data = load_lenient(path.read_bytes())
+                    except orjson.JSONDecodeError:
+                        data = None
+                    if data is not None:
+                        yield from self._parse_document(path, data)
+                        return
+                    if line.strip() in (b"{", b"["):  # a broken pretty-printed document: one error
+                        yield ParseError("invalid JSON", str(path))
+                        return
+                yield ParseError("invalid JSON", where)
+                continue
+            try:
+                if not isinstance(rec, dict):
+                    raise BadRecord("record is not a JSON object")
+                if layout is None:
+                    layout = "runs" if "history" in rec else ("sdk-v1" if "kind" in rec else "events")
+                    if layout != "runs":
+                        b = _Builder()
+                if layout == "runs":
+                    if "history" not in rec:
+                        raise BadRecord("not an OpenHands run record (no history)")
+                    runs += 1
+                    yield self._checked(run_record(rec, f"{path.stem}:{lineno}"), where)
+                elif layout == "sdk-v1":
+                    assert b is not None
+                    b.sdk_event(rec)
+                else:
+                    assert b is not None
+                    b.classic_event(rec)
+            except RECORD_ERRORS as e:
+                yield record_error(e, where)
         if b is not None and layout is not None:
             yield self._checked(_stream_trajectory(b, path, layout), str(path))
         elif layout is None:
