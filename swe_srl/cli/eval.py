@@ -72,7 +72,8 @@ def register(app: typer.Typer) -> None:
                 bar.update(job, completed=counts["done"],
                            status=f"resolved {counts['resolved']}/{counts['done']} · errors {counts['errors']}")
 
-            report = run_evaluation(tasks, preds, out_dir, config, rewrite_reports=rewrite_reports, on_result=on_result)
+            report = run_evaluation(tasks, preds, out_dir, config, rewrite_reports=rewrite_reports, on_result=on_result,
+                                    report_extra={"tasks": str(tasks_file), "predictions": str(predictions)})
         summary(f"eval {run_id}", [
             ("instances", report["total_instances"]),
             ("submitted", report["submitted_instances"]),

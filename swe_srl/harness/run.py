@@ -252,8 +252,12 @@ def run_evaluation(
     *,
     rewrite_reports: bool = False,
     on_result: Callback | None = None,
+    report_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every task that has a prediction; returns (and writes) the run report.
+
+    ``report_extra`` adds keys to the run report (the CLI records the tasks and
+    predictions it was given, so reports say what was graded).
 
     ``on_result(instance_id, verdict, skipped)`` is called as instances finish
     (skipped: an earlier run had finished it).
@@ -315,6 +319,7 @@ def run_evaluation(
         ex.shutdown(wait=True)
     report = run_report(tasks, predictions, out_dir, run_id=config.run_id, started=started,
                         extra={"skipped_finished_instances": skipped, "timeout_s": config.timeout,
-                               "workers": config.workers, "rewritten": rewrite_reports})
+                               "workers": config.workers, "rewritten": rewrite_reports,
+                               **(report_extra or {})})
     write_json(out_dir / REPORT, report)
     return report
