@@ -107,6 +107,6 @@ for name in ("gold", "srl", "sft", "expert-replay"):
     r = load(out / f"eval/{name}/report.json")
     if r:
         t.add_row(f"eval {name}", f"resolved {r.get('resolved_instances')}/{r.get('total_instances')}")
-t.add_row("report", str(out / "report.html"))
 Console().print(t)
+print(f"report: {out / 'report.html'}")
 PY
