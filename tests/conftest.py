@@ -3,7 +3,9 @@ read the trajectory samples skip cleanly only when it is absent."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,3 +20,45 @@ def samples_dir() -> Path:
     if not SAMPLES.is_dir():
         pytest.skip(f"{SAMPLES} is absent")
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A docker-py client of the engine that `make setup` starts."""
+    from swe_srl.sandbox.images import docker_client
+    from swe_srl.sandbox.spec import SandboxError
+
+    try:
+        return docker_client()
+    except SandboxError as e:
+        pytest.skip(f"no Docker engine: {e}")
+
+
+def load_calc():
+    """``tests/agent/calc.py`` (the calc task and scripted policies) as a module; tests are not a package."""
+    name = "swe_srl_tests_calc"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "agent" / "calc.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def calc():
+    """The helpers module (make_task, Scripted, call, FIX_SCRIPT, train_solver ...)."""
+    return load_calc()
+
+
+@pytest.fixture(scope="session")
+def calc_task(calc, tmp_path_factory) -> dict:
+    return calc.make_task(tmp_path_factory.mktemp("calc-repo"))
+
+
+@pytest.fixture(scope="session")
+def calc_image(docker_engine, calc_task):
+    """(image tag, SandboxConfig) of the calc task's environment."""
+    from swe_srl.agent.runner import RunConfig, prepare_task
+
+    return prepare_task(calc_task, RunConfig())

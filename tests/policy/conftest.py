@@ -1,6 +1,6 @@
 """Fixtures of the policy tests: the tiny model fine-tuned to solve the calc task
 (``tests/agent/calc.py``), a LoRA adapter on it, a real ``vllm serve`` of it on a
-loopback port, and the calc task's Docker environment."""
+loopback port; the calc task and its Docker environment come from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -16,32 +16,14 @@ from pathlib import Path
 import pytest
 
 
-def _load_calc():
-    name = "swe_srl_tests_calc"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "agent" / "calc.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_calc = _load_calc()
-
-
 @pytest.fixture(scope="session")
-def calc():
-    return _calc
-
-
-@pytest.fixture(scope="session")
-def solver_model(tmp_path_factory) -> Path:
+def solver_model(calc, tmp_path_factory) -> Path:
     """The tiny model (``swe_srl.policy.tiny``), fine-tuned to answer the calc task's two prompts."""
     from swe_srl.policy.tiny import build_tiny_model
 
     root = tmp_path_factory.mktemp("models")
     base = build_tiny_model(root / "tiny")
-    return _calc.train_solver(base, root / "solver")
+    return calc.train_solver(base, root / "solver")
 
 
 @pytest.fixture(scope="session")
@@ -110,24 +92,3 @@ def vllm_server(vllm_available, solver_model, tmp_path_factory):
             proc.wait()
 
 
-@pytest.fixture(scope="session")
-def docker_engine():
-    from swe_srl.sandbox.images import docker_client
-    from swe_srl.sandbox.spec import SandboxError
-
-    try:
-        return docker_client()
-    except SandboxError as e:
-        pytest.skip(f"no Docker engine: {e}")
-
-
-@pytest.fixture(scope="session")
-def calc_task(tmp_path_factory) -> dict:
-    return _calc.make_task(tmp_path_factory.mktemp("policy-repo"))
-
-
-@pytest.fixture(scope="session")
-def calc_image(docker_engine, calc_task):
-    from swe_srl.agent.runner import RunConfig, prepare_task
-
-    return prepare_task(calc_task, RunConfig())

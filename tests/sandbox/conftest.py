@@ -46,17 +46,6 @@ def make_repo(root: Path) -> tuple[Path, str, str]:
 
 
 @pytest.fixture(scope="session")
-def docker_engine():
-    from swe_srl.sandbox.images import docker_client
-    from swe_srl.sandbox.spec import SandboxError
-
-    try:
-        return docker_client()
-    except SandboxError as e:
-        pytest.skip(f"no Docker engine: {e}")
-
-
-@pytest.fixture(scope="session")
 def env_spec() -> EnvSpec:
     return SPEC
 
