@@ -7,6 +7,7 @@ into place, so an interrupted command never leaves a half-written file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -54,8 +55,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         raise
 
 
+@functools.lru_cache(maxsize=1)
 def _umask() -> int:
-    mask = os.umask(0)
+    # Reading the umask means setting it; do it once, not per write, because the
+    # moment it is 0 would also apply to files other threads create.
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
