@@ -38,6 +38,7 @@ class AgentSession:
         self._lock = threading.Lock()
         self._buf = b""
         self._seq = 0
+        self._eof = False  # the agent closed its output: dead even if not reaped yet
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
@@ -55,7 +56,7 @@ class AgentSession:
         return self.info
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self._eof and self.proc.poll() is None
 
     def request(self, op: str, *, deadline_s: float = GRACE_S, **fields: Any) -> dict[str, Any]:
         """Send one request and wait for its answer (at most ``deadline_s`` seconds)."""
@@ -102,6 +103,13 @@ class AgentSession:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
+                # The output closes a moment before the process can be reaped: without this wait
+                # a caller asking alive() right now could be told yes and not replace the session.
+                self._eof = True
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
                 raise SandboxError(f"sandbox {self.container_id[:12]}: the session has ended{self._stderr()}")
             self._buf += chunk
 
