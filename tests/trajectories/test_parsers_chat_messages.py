@@ -121,8 +121,9 @@ def test_golden_nebius_aci(samples_dir):
         {"tool": "find_file", "args": {"file_name": "image.py", "dir": "plumbum"}, "raw": 'find_file "image.py" plumbum'},
         {"tool": "str_replace_editor", "args": {"command": "view", "path": "/plumbum/plumbum/cli/image.py"},
          "raw": "open plumbum/cli/image.py"},
-        {"tool": "edit", "args": {"path": "/plumbum/plumbum/cli/image.py", "start_line": 5, "end_line": 5,
-                                  "replacement": "import plumbum.cli as cli"},
+        # `edit 5:5` names no text; line 5 was shown by the `open` above, so it becomes a str_replace
+        {"tool": "str_replace_editor", "args": {"command": "str_replace", "path": "/plumbum/plumbum/cli/image.py",
+                                                "old_str": "import . as cli", "new_str": "import plumbum.cli as cli"},
          "raw": "edit 5:5\nimport plumbum.cli as cli\nend_of_edit"},
         {"tool": "bash", "args": {"command": 'python -c "import plumbum.cli.image"'},
          "raw": 'python -c "import plumbum.cli.image"'},

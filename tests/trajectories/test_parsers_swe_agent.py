@@ -52,13 +52,18 @@ def test_golden_v0_pydicom(samples_dir, only_trajectory):
         "<parameter=path>/pydicom__pydicom/reproduce_bug.py</parameter>\n<parameter=file_text></parameter>\n</function>"
     )
     assert first.raw == "create reproduce_bug.py\n"
+    # `edit 1:1` on the file `create` just made (the viewer showed one empty line): it writes the content
     edit = t.steps[1].action
-    assert edit.tool == "edit"
+    assert edit.tool == "str_replace_editor" and edit.args["command"] == "insert" and edit.args["insert_line"] == 0
     assert edit.args["path"] == "/pydicom__pydicom/reproduce_bug.py"  # the open file from the step state
-    assert (edit.args["start_line"], edit.args["end_line"]) == (1, 1)
-    assert edit.args["replacement"].startswith("import numpy as np\nfrom pydicom.dataset import Dataset")
-    assert edit.args["replacement"].endswith('print("Script completed successfully, no errors. Result:", result)')
-    assert "end_of_edit" not in edit.args["replacement"]
+    assert edit.args["new_str"].startswith("import numpy as np\nfrom pydicom.dataset import Dataset")
+    assert edit.args["new_str"].endswith('print("Script completed successfully, no errors. Result:", result)')
+    assert "end_of_edit" not in edit.args["new_str"] and edit.raw.startswith("edit 1:1\n")
+    # `edit 287:295` after a view of lines 243..343 (and rejected attempts that showed the file unchanged)
+    fix = t.steps[8].action
+    assert fix.args["command"] == "str_replace" and fix.raw.startswith("edit 287:296\n")
+    assert fix.args["old_str"].startswith("    required_elements = [\n        'BitsAllocated', 'Rows', 'Columns',")
+    assert fix.args["old_str"].count("\n") == 9  # lines 287..296
     assert t.steps[3].action.to_dict()["args"] == {"file_name": "numpy_handler.py"}
     view = t.steps[4].action
     assert view.args == {"command": "view", "path": "/pydicom__pydicom/pydicom/pixel_data_handlers/numpy_handler.py",
@@ -73,10 +78,12 @@ def test_golden_v0_pydicom(samples_dir, only_trajectory):
 
 def test_golden_v0_human_demo(samples_dir, only_trajectory):
     t = only_trajectory("swe-agent", samples_dir / FAMILY / "v0-human-thought-demo__humanevalfix-python-0.traj")
-    assert [s.action.tool for s in t.steps] == ["bash", "str_replace_editor", "edit", "bash", "submit"]
+    assert [s.action.tool for s in t.steps] == ["bash", "str_replace_editor", "str_replace_editor", "bash", "submit"]
     assert t.steps[1].action.args == {"command": "view", "path": "/swe-bench__humanevalfix-python/main.py"}
-    assert t.steps[2].action.args == {"path": "/swe-bench__humanevalfix-python/main.py", "start_line": 15,
-                                      "end_line": 15, "replacement": "                distance = abs(elem - elem2)"}
+    # `edit 15:15`: line 15 as the `open` showed it is the text replaced
+    assert t.steps[2].action.args == {"command": "str_replace", "path": "/swe-bench__humanevalfix-python/main.py",
+                                      "old_str": "                distance = elem - elem2",
+                                      "new_str": "                distance = abs(elem - elem2)"}
     assert t.repo == "swe-bench/humanevalfix-python"  # from SWE-agent 0.x's /<owner>__<name> working dir
     assert t.patch.startswith("diff --git a/main.py b/main.py\n")
 
@@ -299,15 +306,20 @@ def test_history_only_0x_tracks_the_open_file(tmp_path):
         {"role": "user", "content": "[File: /owner__proj/a.py (3 lines total)]\n1:x" + footer.format(f="/owner__proj/a.py")},
         {"role": "assistant", "content": "Fix.", "thought": "Fix.", "action": "edit 1:1\ny\nend_of_edit\n"},
         {"role": "user", "content": "File updated." + footer.format(f="/owner__proj/a.py")},
+        {"role": "assistant", "content": "More.", "thought": "More.", "action": "edit 3:3\nz\nend_of_edit\n"},
+        {"role": "user", "content": "File updated." + footer.format(f="/owner__proj/a.py")},
         {"role": "assistant", "content": "Done.\n<function=submit>\n</function>"},
     ]
     p = tmp_path / "owner__proj-7.traj"
     p.write_text(json.dumps({"history": history}))
     (t,) = _parse(p)
-    assert [s.action.tool for s in t.steps] == ["str_replace_editor", "edit", "submit"]
+    assert [s.action.tool for s in t.steps] == ["str_replace_editor", "str_replace_editor", "edit", "submit"]
     assert t.steps[0].action.args == {"command": "view", "path": "/owner__proj/a.py"}
     assert t.steps[0].thought == "Look."
-    assert t.steps[1].action.args == {"path": "/owner__proj/a.py", "start_line": 1, "end_line": 1, "replacement": "y"}
+    # line 1 was shown: a str_replace; line 3 never was: the line-range edit stays as written
+    assert t.steps[1].action.args == {"command": "str_replace", "path": "/owner__proj/a.py", "old_str": "x",
+                                      "new_str": "y"}
+    assert t.steps[2].action.args == {"path": "/owner__proj/a.py", "start_line": 3, "end_line": 3, "replacement": "z"}
     assert t.steps[1].observation == "File updated."
     assert t.problem_statement == "It breaks" and t.repo == "owner/proj" and t.instance_id == "owner__proj-7"
 

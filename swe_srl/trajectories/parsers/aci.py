@@ -10,7 +10,9 @@ the canonical tools as follows (``raw`` always keeps the command as written):
 ``open PATH [N]``                           ``str_replace_editor view PATH`` (``view_range`` N-50..N+50,
                                             clipped to the file length the viewer reported)
 ``create PATH``                             ``str_replace_editor create PATH`` with ``file_text ""``
-``edit N:M`` ... ``end_of_edit``            tool ``edit`` {path: open file, start_line, end_line, replacement}
+``edit N:M`` ... ``end_of_edit``            ``str_replace_editor str_replace`` on the open file when lines
+                                            N..M were shown by an earlier viewer window (see :func:`observe`),
+                                            else tool ``edit`` {path, start_line, end_line, replacement}
 ``edit 'old' 'new' [replace_all]`` (1.x)    ``str_replace_editor str_replace`` on the open file (tool
                                             ``edit`` {search, replace, replace_all} for replace-all edits
                                             or when no file is open)
@@ -35,7 +37,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from swe_srl.trajectories import normalize
@@ -217,6 +219,10 @@ class AciState:
 
     open_file: str | None = None
     cwd: str | None = None
+    #: what the viewer windows have shown of each file: path -> (lines total, {line number: text})
+    windows: dict[str, tuple[int, dict[int, str]]] = field(default_factory=dict)
+    #: the last ``edit N:M`` (path, N, M, replacement), applied to ``windows`` when its output shows it landed
+    pending_edit: tuple[str, int, int, str] | None = None
 
     def update(self, open_file: Any = None, cwd: Any = None) -> None:
         if isinstance(open_file, str) and open_file.strip():
@@ -313,6 +319,7 @@ def _edit_range(command: str, state: AciState, raw: str) -> Action | None:
         return None
     start = int(m.group(1))
     end = int(m.group(2)) if m.group(2) else start
+    state.pending_edit = None
     body = command[m.end():]
     lines = body.split("\n")
     # the replacement runs up to the last ``end_of_edit`` line
@@ -324,11 +331,151 @@ def _edit_range(command: str, state: AciState, raw: str) -> Action | None:
     replacement = "\n".join(lines[:cut] if cut is not None else lines)
     if cut is None:
         replacement = replacement.rstrip("\n")
+    if state.open_file:
+        state.pending_edit = (state.open_file, start, end, replacement)
+        replace = _as_str_replace(state, state.open_file, start, end, replacement)
+        if replace is not None:
+            command = "insert" if "insert_line" in replace else "str_replace"
+            return normalize.editor({"command": command, "path": state.open_file, **replace}, raw)
     args: dict[str, Any] = {}
     if state.open_file:
         args["path"] = state.open_file
     args.update({"start_line": start, "end_line": end, "replacement": replacement})
     return Action("edit", args, raw)
+
+
+_CONTEXT_MAX = 8  # lines of context added on each side at most to make ``old_str`` unique
+
+
+def _as_str_replace(state: AciState, path: str, start: int, end: int, replacement: str) -> dict[str, str] | None:
+    """``edit start:end`` as ``{old_str, new_str}`` when the viewer showed lines
+    start..end of ``path`` (and enough context to make ``old_str`` unique in what
+    was shown; unique in the file when the whole file was shown). ``None`` when
+    the lines are unknown. Deleting lines removes them with their newlines, as
+    SWE-agent's edit does."""
+    seen = state.windows.get(path)
+    if seen is None or end < start or start < 1:
+        return None
+    total, lines = seen
+    if end > total or any(n not in lines for n in range(start, end + 1)):
+        return None
+    if start == 1 and end == total and not any(lines[n].strip() for n in range(1, total + 1)):
+        # a file that is still empty (just made by ``create``): the edit writes its content
+        return {"insert_line": 0, "new_str": replacement} if replacement else None
+    known = _known_text(lines, total)
+    lo, hi = start, end
+    for _ in range(_CONTEXT_MAX + 1):
+        old = "\n".join(lines[n] for n in range(lo, hi + 1))
+        new = "\n".join([*(lines[n] for n in range(lo, start)), *([replacement] if replacement else []),
+                         *(lines[n] for n in range(end + 1, hi + 1))])
+        if not replacement and lo == start and hi == end:
+            # a pure deletion: take the line break too, else an empty line would stay behind
+            if end < total and end + 1 in lines:
+                old, new = old + "\n" + lines[end + 1], lines[end + 1]
+                hi = end + 1
+            elif start > 1 and start - 1 in lines:
+                old, new = lines[start - 1] + "\n" + old, lines[start - 1]
+                lo = start - 1
+        if old.strip() and _unique(known, old):
+            return {"old_str": old, "new_str": new}
+        grown = False
+        if lo - 1 in lines:
+            lo, grown = lo - 1, True
+        if hi + 1 in lines:
+            hi, grown = hi + 1, True
+        if not grown:
+            return None
+    return None
+
+
+def _known_text(lines: dict[int, str], total: int) -> str:
+    """The shown lines as text, each with its line break, with a NUL line between runs
+    that are not contiguous (so a match never spans a gap). The whole file, when every
+    line was shown."""
+    out: list[str] = []
+    prev = None
+    for n in sorted(lines):
+        if n > total:
+            break
+        if prev is not None and n != prev + 1:
+            out.append("\0\n")
+        out.append(lines[n] + "\n")
+        prev = n
+    return "".join(out)
+
+
+def _unique(text: str, part: str) -> bool:
+    """``part`` occurs exactly once in ``text``, overlapping occurrences counted."""
+    first = text.find(part)
+    return first >= 0 and text.find(part, first + 1) < 0
+
+
+_WINDOW_HEADER = re.compile(r"^\[File: (.+?) \((\d+) lines total\)\]$", re.M)
+_WINDOW_LINE = re.compile(r"(\d+):(.*)")
+_REJECTED_EDIT = "Your proposed edit has introduced new syntax error"
+_ORIGINAL_MARK = "This is the original code before your edit"
+# shell commands that may change files behind the viewer's back
+_WRITES = re.compile(r"\bsed\s+(?:-\w*\s+)*-i|(?<![0-9&])>(?!&|\s*/dev/null)|\btee\b|\b(?:mv|cp|rm|patch|truncate)\s|"
+                     r"\bgit\s+(?:checkout|apply|stash|reset|restore|am|cherry-pick|merge|rebase|pull)\b")
+
+
+def _apply_edit(state: AciState, path: str, start: int, end: int, replacement: str) -> None:
+    """Replay a landed ``edit start:end`` on what is known of ``path``: lines after
+    ``end`` move by the change in length, the replacement takes lines start.. ."""
+    seen = state.windows.get(path)
+    if seen is None:
+        return
+    total, lines = seen
+    new_lines = replacement.split("\n") if replacement else []
+    delta = len(new_lines) - (end - start + 1)
+    moved = {n: t for n, t in lines.items() if n < start}
+    moved.update({n + delta: t for n, t in lines.items() if n > end})
+    moved.update({start + i: t for i, t in enumerate(new_lines)})
+    state.windows[path] = (total + delta, moved)
+
+
+def observe(action: Action, observation: str, state: AciState) -> None:
+    """Learn file contents from SWE-agent viewer windows (``[File: PATH (N lines
+    total)]`` then ``N:text`` lines) in ``observation``, the output of ``action``,
+    so a later ``edit N:M`` can name the text it replaces. A window whose file
+    length changed replaces what was known of that file; a rejected edit (lint
+    error) shows windows of a file that did not change and is ignored; a shell
+    command that may write files forgets everything."""
+    pending, state.pending_edit = state.pending_edit, None
+    if action.tool == "bash" and _WRITES.search(str(action.args.get("command", ""))):
+        state.windows.clear()
+        return
+    if pending is None and action.tool == "str_replace_editor" and action.args.get("command") not in ("view", None):
+        path = action.args.get("path")
+        if isinstance(path, str):
+            state.windows.pop(path, None)
+    if _REJECTED_EDIT in observation:
+        # the file did not change; the window after this marker shows it as it is
+        _, sep, observation = observation.partition(_ORIGINAL_MARK)
+        if not sep:
+            return
+    elif pending is not None and "[File: " in observation:
+        _apply_edit(state, *pending)
+    if "[File: " not in observation:
+        return
+    text_lines = observation.split("\n")
+    for m in _WINDOW_HEADER.finditer(observation):
+        path, total = state.absolute(m.group(1)), int(m.group(2))
+        first = observation.count("\n", 0, m.start()) + 1
+        shown: dict[int, str] = {}
+        for line in text_lines[first:]:
+            lm = _WINDOW_LINE.fullmatch(line)
+            if lm is None:
+                if shown:
+                    break
+                continue  # "(12 more lines above)"
+            shown[int(lm.group(1))] = lm.group(2)
+        if not shown:
+            continue
+        old = state.windows.get(path)
+        lines = dict(old[1]) if old is not None and old[0] == total else {}
+        lines.update(shown)
+        state.windows[path] = (total, lines)
 
 
 def _flag_args(tokens: list[str]) -> dict[str, Any]:

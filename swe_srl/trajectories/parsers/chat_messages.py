@@ -426,6 +426,7 @@ def _steps(messages: list[dict[str, Any]], where: str) -> tuple[list[Step], str]
         else:
             obs = aci.strip_observation_prefix(obs)
             obs = aci.strip_prompt_footer(obs, state)
+            aci.observe(target.action, obs, state)
         target.observation = obs
         if target.meta.get("tool_call_id") in pending:
             pending.pop(target.meta["tool_call_id"])

@@ -279,6 +279,7 @@ def _steps_from_trajectory(traj: list[Any], run: list[dict[str, Any]], path: Pat
         aci.track(action, state)
         if isinstance(st, dict):  # 1.x: the state after the action
             state.update_from_state(st)
+        aci.observe(action, observation, state)
         if isinstance(s.get("execution_time"), (int, float)):
             meta["execution_time"] = s["execution_time"]
         steps.append(Step(action=action, thought=thought.strip(), observation=observation, meta=meta))
@@ -307,6 +308,7 @@ def _steps_from_history(run: list[dict[str, Any]], path: Path, state: aci.AciSta
                 step.observation = observation
                 answered.add(id(step))
                 _clip_view(step.action, observation)
+                aci.observe(step.action, observation, state)
             continue
         if role != "assistant":
             continue
