@@ -118,14 +118,9 @@ def test_diff_ignores_build_artefacts_and_is_empty_at_base(any_sb):
 def test_reset_restores_the_base_state(any_sb):
     any_sb.run("echo junk >> README.md; rm calc/__init__.py; mkdir -p newdir && touch newdir/x; git commit -qam wip; "
                "cd newdir; export DIRTY=1")
-    times = []
-    for i in range(3):  # best of three: one scheduling hiccup on a busy machine is not a regression
-        if i:
-            any_sb.run("echo junk >> README.md; touch new.txt")
-        t0 = time.monotonic()
-        any_sb.reset()
-        times.append(time.monotonic() - t0)
-    assert min(times) < 0.3, f"reset took {times}"
+    container = any_sb.container_id
+    any_sb.reset()  # its speed is measured by scripts/bench/sandbox.py, not here
+    assert any_sb.container_id == container, "reset works in place, no new container"
     assert any_sb.diff() == ""
     r = any_sb.run("pwd; echo ${DIRTY:-clean}; git status --porcelain; git rev-parse HEAD; ls")
     lines = r.output.splitlines()
@@ -140,9 +135,9 @@ def test_checkpoint_and_restore(any_sb):
     ck = any_sb.checkpoint()
     expected = any_sb.diff()
     any_sb.run(f"cd {any_sb.workdir}; rm -rf A.txt calc; echo two > C.txt; export STAGE=two")
-    t0 = time.monotonic()
-    any_sb.restore(ck)
-    assert time.monotonic() - t0 < 1.0  # the benchmark measures it (tens of ms)
+    container = any_sb.container_id
+    any_sb.restore(ck)  # its speed is measured by scripts/bench/sandbox.py
+    assert any_sb.container_id == container
     assert any_sb.diff() == expected
     assert any_sb.run("pwd; echo $STAGE; ls C.txt 2>&1 | grep -c 'No such'").output.splitlines() == [
         f"{any_sb.workdir}/calc", "one", "1"]
