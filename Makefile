@@ -1,5 +1,5 @@
 # swe-srl: the two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: setup test test-fast demo bench lint clean
+.PHONY: setup test test-fast demo bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
