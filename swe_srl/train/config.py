@@ -4,7 +4,7 @@ Top-level keys (everything else is a field of TRL's ``GRPOConfig`` for
 ``method: srl`` or ``SFTConfig`` for ``method: sft``, passed through)::
 
     method: srl               # srl (GRPO + dynamic sampling) | sft (the baseline)
-    model: out/tiny           # a local model folder (save_pretrained layout)
+    model: out/tiny           # a local model folder, or a LoRA adapter folder (merged into its base)
     dataset: out/data         # a `swe-srl dataset` folder (DatasetDict, splits train/validation)
     output_dir: runs/srl      # checkpoints/, adapter or model, metrics.jsonl, plots/
     lora: {r: 16, lora_alpha: 32, target_modules: all-linear}   # peft LoraConfig fields; null = full fine-tuning

@@ -116,12 +116,34 @@ def _truncate_metrics(path: Path, step: int) -> None:
             write_jsonl(path, keep)
 
 
-def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks):
+def load_start_model(cfg: TrainConfig, args) -> Any:
+    """What the trainer starts from: the ``model`` folder's path (TRL loads it), or,
+    when ``model`` is a LoRA adapter (e.g. the SFT warm start's ``adapter/``), its
+    base model with the adapter merged in, so training continues from it (with a
+    new adapter when ``lora`` is set)."""
+    from swe_srl.errors import SweSrlError
+    from swe_srl.policy.base import resolve_model_dir
+
+    try:
+        base, adapter = resolve_model_dir(cfg.model)
+    except SweSrlError as e:
+        raise ConfigError(f"{cfg.source}: model: {e}") from None
+    if adapter is None:
+        return cfg.model
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    kwargs = dict(getattr(args, "model_init_kwargs", None) or {})
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base), **kwargs), str(adapter))
+    return merged.merge_and_unload()
+
+
+def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks, *, model: Any = None):
     from swe_srl.rewards.reward import make_srl_reward
     from swe_srl.train.grpo import SRLGRPOTrainer
 
     return SRLGRPOTrainer(
-        model=cfg.model,
+        model=cfg.model if model is None else model,
         reward_funcs=[make_srl_reward(similarity=cfg.srl.similarity, compare=cfg.srl.compare)],
         args=args,
         train_dataset=to_srl_dataset(train_dataset, source=cfg.dataset),
@@ -151,8 +173,9 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
 
     out = Path(cfg.output_dir)
     model_path = Path(cfg.model)
-    if not (model_path / "config.json").exists():
-        raise ConfigError(f"{cfg.source}: model: {model_path}: not a model folder (no config.json)")
+    if not (model_path / "config.json").exists() and not (model_path / "adapter_config.json").exists():
+        raise ConfigError(f"{cfg.source}: model: {model_path}: not a model folder (no config.json) "
+                          "nor a LoRA adapter (no adapter_config.json)")
     checkpoint = last_checkpoint(out)
     if checkpoint is not None and not resume:
         raise ConfigError(f"{out} already has checkpoints (last: {checkpoint.name}); pass --resume to continue, or choose another output_dir")
@@ -162,6 +185,10 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         console.print(f"[yellow]note[/]: --resume but no checkpoint in {out / 'checkpoints'}; starting from step 0")
 
     train_ds, val_ds = load_splits(cfg)
+    if not (model_path / "tokenizer_config.json").exists() and (model_path / "adapter_config.json").exists():
+        from swe_srl.policy.base import resolve_model_dir
+
+        model_path = resolve_model_dir(model_path)[0]  # an adapter saved without its tokenizer: the base's
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -169,6 +196,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         tokenizer.padding_side = "left"
 
     args = cfg.build_trainer_args()
+    model = load_start_model(cfg, args)
     callbacks: list = [MetricsJsonlCallback(out / "metrics.jsonl")]
     validation = None
     if val_ds is not None and cfg.validation.every_steps and len(val_ds):
@@ -188,17 +216,17 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
             from swe_srl.train.grpo import SRLGRPOTrainer
 
             trainer = SRLGRPOTrainer(
-                model=cfg.model, reward_funcs=reward_funcs, args=args,
+                model=model, reward_funcs=reward_funcs, args=args,
                 train_dataset=to_srl_dataset(train_ds, source=cfg.dataset), processing_class=tokenizer,
                 peft_config=cfg.lora_config(), callbacks=callbacks,
                 epsilon=cfg.srl.epsilon, max_refill_rounds=cfg.srl.max_refill_rounds,
             )
         else:
-            trainer = build_srl_trainer(cfg, args, tokenizer, train_ds, callbacks)
+            trainer = build_srl_trainer(cfg, args, tokenizer, train_ds, callbacks, model=model)
     else:
         from swe_srl.train.sft import build_sft_trainer
 
-        trainer = build_sft_trainer(cfg, args, tokenizer, train_ds, callbacks)
+        trainer = build_sft_trainer(cfg, args, tokenizer, train_ds, callbacks, model=model)
     if validation is not None:
         validation.trainer = trainer
 

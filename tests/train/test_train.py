@@ -133,6 +133,54 @@ def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(lora_run, sft_model
     assert len(out_text) == 1 and isinstance(out_text[0], str)
 
 
+@pytest.mark.parametrize("method", ["sft", "srl"])
+def test_training_can_start_from_a_lora_adapter(method, sft_model, datasets_dir, tmp_path):
+    """`model:` may be an adapter folder (an SFT warm start's adapter/): training starts from the
+    base with the adapter merged in. With learning_rate 0 the saved model is exactly that merge."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base_dir = sft_model / "model"
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base_dir)),
+                                LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero: make the adapter change something
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
+    adapter = tmp_path / "warm" / "adapter"
+    peft_model.save_pretrained(str(adapter))  # no tokenizer saved: the base's is used
+    expected = {k: v.clone() for k, v in peft_model.merge_and_unload().state_dict().items()}
+
+    out = tmp_path / "run"
+    extra = ({"num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 16}
+             if method == "srl" else {"per_device_train_batch_size": 8})
+    cfg = write_config(tmp_path / "cfg.yaml", {
+        "method": method, "model": str(adapter), "dataset": str(datasets_dir / "mix"), "output_dir": str(out),
+        "lora": None, "validation": {"every_steps": 0}, "learning_rate": 0.0, "max_steps": 1,
+        "save_strategy": "no", "use_cpu": True, "seed": 0, "disable_tqdm": True, **extra,
+    })
+    res = run_cli(["train", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    trained = AutoModelForCausalLM.from_pretrained(str(out / "model")).state_dict()
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir)).state_dict()
+    changed = [k for k in expected if not torch.equal(expected[k], base[k])]
+    assert changed, "the adapter must change some weights for this test to mean anything"
+    for k in expected:
+        assert torch.allclose(trained[k], expected[k], atol=1e-6), k
+
+
+def test_an_adapter_without_its_base_is_one_clear_error(datasets_dir, tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tmp_path / "gone")}))
+    cfg = write_config(tmp_path / "cfg.yaml", {"method": "sft", "model": str(adapter),
+                                                "dataset": str(datasets_dir / "mix"), "output_dir": str(tmp_path / "o")})
+    res = run_cli(["train", "--config", str(cfg)], catch=True)
+    assert res.exit_code != 0 and "is not a local model directory" in str(res.exception or res.output)
+
+
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_trained_adapter_serves_with_the_vllm_policy(lora_run):
