@@ -8,7 +8,7 @@ setup:
 	bash scripts/setup.sh
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # Unit tests only (no Docker, no model training).
 test-fast: setup
