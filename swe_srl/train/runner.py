@@ -4,6 +4,7 @@ Layout of ``output_dir``::
 
     checkpoints/checkpoint-N/   TRL/transformers checkpoints (``--resume`` continues from the last)
     adapter/ or model/          the final LoRA adapter (peft) or full model, with the tokenizer
+    start_model/                when ``model`` is a LoRA adapter: its base with it merged (the new adapter's base)
     metrics.jsonl               every log record (append-only; a resumed run appends)
     plots/*.png                 reward mean/std, dynamic-sampling drop fraction, format failures, validation
     config.yaml                 the resolved config, the package version and a format tag
@@ -11,6 +12,8 @@ Layout of ``output_dir``::
 """
 
 from __future__ import annotations
+
+import json
 
 import time
 from pathlib import Path
@@ -116,12 +119,12 @@ def _truncate_metrics(path: Path, step: int) -> None:
             write_jsonl(path, keep)
 
 
-def load_start_model(cfg: TrainConfig, args) -> Any:
-    """What the trainer starts from: the ``model`` folder's path (TRL loads it), or,
-    when ``model`` is a LoRA adapter (e.g. the SFT warm start's ``adapter/``), its
-    base model with the adapter merged in, so training continues from it (with a
-    new adapter when ``lora`` is set)."""
-    from swe_srl.errors import SweSrlError
+def load_start_model(cfg: TrainConfig) -> Path:
+    """The model folder training starts from: ``model`` itself, or, when ``model``
+    is a LoRA adapter (e.g. the SFT warm start's ``adapter/``), its base with the
+    adapter merged in, saved once as ``output_dir/start_model/`` (with the
+    tokenizer). A new adapter then names that folder as its base, so it loads on
+    the weights it was trained on; ``--resume`` reuses the folder."""
     from swe_srl.policy.base import resolve_model_dir
 
     try:
@@ -129,13 +132,30 @@ def load_start_model(cfg: TrainConfig, args) -> Any:
     except SweSrlError as e:
         raise ConfigError(f"{cfg.source}: model: {e}") from None
     if adapter is None:
-        return cfg.model
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+        return Path(cfg.model)
+    dest = Path(cfg.output_dir) / "start_model"
+    from accelerate import PartialState
 
-    kwargs = dict(getattr(args, "model_init_kwargs", None) or {})
-    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base), **kwargs), str(adapter))
-    return merged.merge_and_unload()
+    origin = {"base": str(base.resolve()), "adapter": str(adapter.resolve())}
+    marker = dest / "swe_srl_start.json"
+    with PartialState().main_process_first():
+        if not (dest / "config.json").exists() or not marker.exists() or json.loads(marker.read_text()) != origin:
+            import shutil
+            import tempfile
+
+            from peft import PeftModel
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".start_model-", dir=dest.parent))
+            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base)), str(adapter))
+            model.merge_and_unload().save_pretrained(str(tmp))
+            has_tokenizer = (adapter / "tokenizer_config.json").exists()
+            AutoTokenizer.from_pretrained(str(adapter if has_tokenizer else base)).save_pretrained(str(tmp))
+            (tmp / marker.name).write_text(json.dumps(origin))
+            shutil.rmtree(dest, ignore_errors=True)
+            tmp.rename(dest)
+    return dest
 
 
 def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks, *, model: Any = None):
@@ -185,10 +205,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         console.print(f"[yellow]note[/]: --resume but no checkpoint in {out / 'checkpoints'}; starting from step 0")
 
     train_ds, val_ds = load_splits(cfg)
-    if not (model_path / "tokenizer_config.json").exists() and (model_path / "adapter_config.json").exists():
-        from swe_srl.policy.base import resolve_model_dir
-
-        model_path = resolve_model_dir(model_path)[0]  # an adapter saved without its tokenizer: the base's
+    model_path = load_start_model(cfg)
+    model = str(model_path)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -196,7 +214,6 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         tokenizer.padding_side = "left"
 
     args = cfg.build_trainer_args()
-    model = load_start_model(cfg, args)
     callbacks: list = [MetricsJsonlCallback(out / "metrics.jsonl")]
     validation = None
     if val_ds is not None and cfg.validation.every_steps and len(val_ds):

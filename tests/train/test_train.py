@@ -136,7 +136,8 @@ def test_srl_lora_trains_saves_resumes_and_the_adapter_loads(lora_run, sft_model
 @pytest.mark.parametrize("method", ["sft", "srl"])
 def test_training_can_start_from_a_lora_adapter(method, sft_model, datasets_dir, tmp_path):
     """`model:` may be an adapter folder (an SFT warm start's adapter/): training starts from the
-    base with the adapter merged in. With learning_rate 0 the saved model is exactly that merge."""
+    base with the adapter merged in (saved as start_model/). With learning_rate 0 the result is
+    exactly that merge: a full model (sft, lora: null), or a new adapter whose base is start_model/."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -154,16 +155,25 @@ def test_training_can_start_from_a_lora_adapter(method, sft_model, datasets_dir,
     expected = {k: v.clone() for k, v in peft_model.merge_and_unload().state_dict().items()}
 
     out = tmp_path / "run"
-    extra = ({"num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 16}
-             if method == "srl" else {"per_device_train_batch_size": 8})
+    extra = ({"num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 16,
+              "lora": {"r": 4, "lora_alpha": 8, "target_modules": "all-linear"}}
+             if method == "srl" else {"per_device_train_batch_size": 8, "lora": None})
     cfg = write_config(tmp_path / "cfg.yaml", {
         "method": method, "model": str(adapter), "dataset": str(datasets_dir / "mix"), "output_dir": str(out),
-        "lora": None, "validation": {"every_steps": 0}, "learning_rate": 0.0, "max_steps": 1,
+        "validation": {"every_steps": 0}, "learning_rate": 0.0, "max_steps": 1,
         "save_strategy": "no", "use_cpu": True, "seed": 0, "disable_tqdm": True, **extra,
     })
     res = run_cli(["train", "--config", str(cfg)])
     assert res.exit_code == 0, res.output
-    trained = AutoModelForCausalLM.from_pretrained(str(out / "model")).state_dict()
+    if method == "srl":
+        from peft import PeftModel
+
+        new_adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+        assert new_adapter["base_model_name_or_path"] == str(out / "start_model")
+        trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(out / "start_model")),
+                                            str(out / "adapter")).merge_and_unload().state_dict()
+    else:
+        trained = AutoModelForCausalLM.from_pretrained(str(out / "model")).state_dict()
     base = AutoModelForCausalLM.from_pretrained(str(base_dir)).state_dict()
     changed = [k for k in expected if not torch.equal(expected[k], base[k])]
     assert changed, "the adapter must change some weights for this test to mean anything"
