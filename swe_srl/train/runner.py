@@ -14,7 +14,6 @@ Layout of ``output_dir``::
 from __future__ import annotations
 
 import json
-
 import time
 from pathlib import Path
 from typing import Any

@@ -319,7 +319,6 @@ def _edit_range(command: str, state: AciState, raw: str) -> Action | None:
         return None
     start = int(m.group(1))
     end = int(m.group(2)) if m.group(2) else start
-    state.pending_edit = None
     body = command[m.end():]
     lines = body.split("\n")
     # the replacement runs up to the last ``end_of_edit`` line
@@ -331,8 +330,8 @@ def _edit_range(command: str, state: AciState, raw: str) -> Action | None:
     replacement = "\n".join(lines[:cut] if cut is not None else lines)
     if cut is None:
         replacement = replacement.rstrip("\n")
+    state.pending_edit = (state.open_file, start, end, replacement) if state.open_file else None
     if state.open_file:
-        state.pending_edit = (state.open_file, start, end, replacement)
         replace = _as_str_replace(state, state.open_file, start, end, replacement)
         if replace is not None:
             command = "insert" if "insert_line" in replace else "str_replace"
@@ -437,10 +436,11 @@ def _apply_edit(state: AciState, path: str, start: int, end: int, replacement: s
 def observe(action: Action, observation: str, state: AciState) -> None:
     """Learn file contents from SWE-agent viewer windows (``[File: PATH (N lines
     total)]`` then ``N:text`` lines) in ``observation``, the output of ``action``,
-    so a later ``edit N:M`` can name the text it replaces. A window whose file
-    length changed replaces what was known of that file; a rejected edit (lint
-    error) shows windows of a file that did not change and is ignored; a shell
-    command that may write files forgets everything."""
+    so a later ``edit N:M`` can name the text it replaces. An edit that landed is
+    replayed on what was known (lines below it move); a window whose file length
+    differs from what was known replaces it; after a rejected edit (lint error)
+    only the window of the unchanged original counts; an editor write forgets
+    that file, and a shell command that may write files forgets everything."""
     pending, state.pending_edit = state.pending_edit, None
     if action.tool == "bash" and _WRITES.search(str(action.args.get("command", ""))):
         state.windows.clear()
