@@ -118,20 +118,25 @@ def _truncate_metrics(path: Path, step: int) -> None:
             write_jsonl(path, keep)
 
 
-def load_start_model(cfg: TrainConfig) -> Path:
-    """The model folder training starts from: ``model`` itself, or, when ``model``
-    is a LoRA adapter (e.g. the SFT warm start's ``adapter/``), its base with the
-    adapter merged in, saved once as ``output_dir/start_model/`` (with the
-    tokenizer). A new adapter then names that folder as its base, so it loads on
-    the weights it was trained on; ``--resume`` reuses the folder."""
+def resolve_start(cfg: TrainConfig) -> tuple[Path, Path | None]:
+    """``(base model folder, adapter folder | None)`` of ``model``; a one-line
+    :class:`ConfigError` when it is neither a model nor a LoRA adapter."""
     from swe_srl.policy.base import resolve_model_dir
 
     try:
-        base, adapter = resolve_model_dir(cfg.model)
+        return resolve_model_dir(cfg.model)
     except SweSrlError as e:
         raise ConfigError(f"{cfg.source}: model: {e}") from None
+
+
+def load_start_model(cfg: TrainConfig, base: Path, adapter: Path | None) -> Path:
+    """The model folder training starts from: ``base`` itself, or, with a LoRA
+    ``adapter`` (e.g. the SFT warm start's ``adapter/``), the base with the
+    adapter merged in, saved once as ``output_dir/start_model/`` (with the
+    tokenizer). A new adapter then names that folder as its base, so it loads on
+    the weights it was trained on; ``--resume`` reuses the folder."""
     if adapter is None:
-        return Path(cfg.model)
+        return base
     dest = Path(cfg.output_dir) / "start_model"
     from accelerate import PartialState
 
@@ -157,13 +162,16 @@ def load_start_model(cfg: TrainConfig) -> Path:
     return dest
 
 
-def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks, *, model: Any = None):
+def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks, *, model: str,
+                      reward_funcs: list | None = None):
     from swe_srl.rewards.reward import make_srl_reward
     from swe_srl.train.grpo import SRLGRPOTrainer
 
+    if reward_funcs is None:
+        reward_funcs = [make_srl_reward(similarity=cfg.srl.similarity, compare=cfg.srl.compare)]
     return SRLGRPOTrainer(
-        model=cfg.model if model is None else model,
-        reward_funcs=[make_srl_reward(similarity=cfg.srl.similarity, compare=cfg.srl.compare)],
+        model=model,
+        reward_funcs=reward_funcs,
         args=args,
         train_dataset=to_srl_dataset(train_dataset, source=cfg.dataset),
         processing_class=tokenizer,
@@ -191,10 +199,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
     from swe_srl.train.callbacks import MetricsJsonlCallback, ValidationCallback, make_plots, read_metrics
 
     out = Path(cfg.output_dir)
-    model_path = Path(cfg.model)
-    if not (model_path / "config.json").exists() and not (model_path / "adapter_config.json").exists():
-        raise ConfigError(f"{cfg.source}: model: {model_path}: not a model folder (no config.json) "
-                          "nor a LoRA adapter (no adapter_config.json)")
+    base, adapter = resolve_start(cfg)
     checkpoint = last_checkpoint(out)
     if checkpoint is not None and not resume:
         raise ConfigError(f"{out} already has checkpoints (last: {checkpoint.name}); pass --resume to continue, or choose another output_dir")
@@ -204,9 +209,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         console.print(f"[yellow]note[/]: --resume but no checkpoint in {out / 'checkpoints'}; starting from step 0")
 
     train_ds, val_ds = load_splits(cfg)
-    model_path = load_start_model(cfg)
-    model = str(model_path)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    model = str(load_start_model(cfg, base, adapter))
+    tokenizer = AutoTokenizer.from_pretrained(model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if cfg.method == "srl":
@@ -228,17 +232,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
     callbacks += list(extra_callbacks or [])
 
     if cfg.method == "srl":
-        if reward_funcs is not None:
-            from swe_srl.train.grpo import SRLGRPOTrainer
-
-            trainer = SRLGRPOTrainer(
-                model=model, reward_funcs=reward_funcs, args=args,
-                train_dataset=to_srl_dataset(train_ds, source=cfg.dataset), processing_class=tokenizer,
-                peft_config=cfg.lora_config(), callbacks=callbacks,
-                epsilon=cfg.srl.epsilon, max_refill_rounds=cfg.srl.max_refill_rounds,
-            )
-        else:
-            trainer = build_srl_trainer(cfg, args, tokenizer, train_ds, callbacks, model=model)
+        trainer = build_srl_trainer(cfg, args, tokenizer, train_ds, callbacks, model=model, reward_funcs=reward_funcs)
     else:
         from swe_srl.train.sft import build_sft_trainer
 

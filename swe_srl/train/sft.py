@@ -42,11 +42,11 @@ def to_sft_dataset(ds, *, source: str = "dataset"):
     return ds.select_columns(["prompt", "completion"])
 
 
-def build_sft_trainer(cfg, args, tokenizer, train_dataset, callbacks, *, model=None):
+def build_sft_trainer(cfg, args, tokenizer, train_dataset, callbacks, *, model: str):
     from trl import SFTTrainer
 
     return SFTTrainer(
-        model=cfg.model if model is None else model,
+        model=model,
         args=args,
         train_dataset=to_sft_dataset(train_dataset, source=cfg.dataset),
         processing_class=tokenizer,
