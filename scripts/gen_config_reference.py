@@ -27,6 +27,7 @@ END = "<!-- config-reference:end -->"
 SECTIONS = [
     ("Training: `srl:` section (`swe-srl train`)", "swe_srl.train.config:SrlOptions"),
     ("Training: `validation:` section", "swe_srl.train.config:ValidationOptions"),
+    ("Prompt (`swe-srl dataset` records it in stats.json; `swe-srl run` reads the model's)", "swe_srl.data.prompts:PromptConfig"),
     ("Datasets (`swe-srl dataset` options)", "swe_srl.data.build:DatasetConfig"),
     ("Agent (`swe-srl run` limits and prompt)", "swe_srl.agent.loop:AgentConfig"),
     ("Runs (`swe-srl run`)", "swe_srl.agent.runner:RunConfig"),
@@ -55,7 +56,23 @@ def default_of(f: dataclasses.Field) -> str:
         value = f.default_factory()  # type: ignore[misc]
     else:
         return "(required)"
+    if hasattr(type(value), "model_fields"):  # a nested pydantic config: its own table
+        return f"`{type(value).__name__}()`"
     return f"`{value!r}`" if not isinstance(value, Path) else f"`{value}`"
+
+
+def rows(cls: type):
+    """``(key, default, meaning)`` per field of a dataclass (docstrings under the
+    fields) or a pydantic model (``Field(description=...)``)."""
+    if hasattr(cls, "model_fields"):
+        for name, f in cls.model_fields.items():
+            default = "(required)" if f.is_required() else f"`{f.get_default(call_default_factory=True)!r}`"
+            yield name, default, " ".join((f.description or "").split())
+        return
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        if not f.name.startswith("_"):
+            yield f.name, default_of(f), docs.get(f.name, "")
 
 
 def render() -> str:
@@ -63,14 +80,9 @@ def render() -> str:
     for title, target in SECTIONS:
         module, _, name = target.partition(":")
         cls = getattr(importlib.import_module(module), name)
-        docs = field_docs(cls)
         out += [f"#### {title}", "", f"`{target.replace(':', '.')}`", "", "| key | default | meaning |", "|---|---|---|"]
-        for f in dataclasses.fields(cls):
-            if f.name.startswith("_"):
-                continue
-            doc = docs.get(f.name, "").replace("|", "\\|")
-            default = default_of(f).replace("|", "\\|")
-            out.append(f"| `{f.name}` | {default} | {doc} |")
+        for name, default, doc in rows(cls):
+            out.append(f"| `{name}` | {default.replace('|', chr(92) + '|')} | {doc.replace('|', chr(92) + '|')} |")
         out.append("")
     out.append(END)
     return "\n".join(out)

@@ -7,23 +7,34 @@ caught in one place (:meth:`Agent.run`); the result (the diff so far as the
 patch, the reason, a canonical :class:`Trajectory`) is assembled in
 ``finally``, so it exists however the run ended.
 
-The prompt is exactly the training prompt: :func:`swe_srl.data.prompts.build_prompt`
-over the task and the last ``context_steps`` rounds. Responses are parsed by
+The prompt is exactly the training prompt: :func:`swe_srl.data.prompts.fit_prompt`,
+the function ``swe-srl dataset`` builds rows with, under the run's
+:class:`~swe_srl.data.prompts.PromptConfig` (``swe-srl run`` reads the one the
+model was trained with). Under a token budget it is cut the way the dataset
+cut it; the budget is the PromptConfig's, or, when smaller, what the model's
+context window leaves after the completion. Responses are parsed by
 :func:`swe_srl.rewards.format.parse_response`, the function the SRL reward
-uses. A malformed response is not executed: the next prompt shows it as a
-round whose observation explains the error (only the latest such round, so
-real rounds stay in view), and the count is capped. Format-error rounds are
-kept out of the trajectory's steps (they are in ``meta["format_errors"]``),
-so agent runs convert back into clean training data.
+uses, unless the policy says what its response is (:class:`~swe_srl.protocols.Completion`'s
+``action`` or ``format_error``: replay). A malformed response is not
+executed: the next prompt shows it as a round whose observation explains the
+error (only the latest such round, so real rounds stay in view), and the
+count is capped. Format-error rounds are kept out of the trajectory's steps
+(they are in ``meta["format_errors"]``), so agent runs convert back into
+clean training data.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from swe_srl.data.prompts import PromptConfig, fit_prompt
 from swe_srl.errors import FormatError, SweSrlError
+from swe_srl.policy.base import PolicyError
+from swe_srl.protocols import CommandOutput, Completion, Policy, Sandbox
+from swe_srl.rewards.format import parse_response
+from swe_srl.sandbox import SandboxError
 from swe_srl.text import truncate_middle
 from swe_srl.trajectories.models import Action, Step, Trajectory
 
@@ -60,13 +71,8 @@ class AgentConfig:
     """Wall-clock seconds per run; commands get at most the time that is left."""
     max_format_errors: int = 5
     """Malformed responses tolerated per run; one more ends it."""
-    context_steps: int = 2
-    """Past rounds shown in the prompt (as in training)."""
-    max_observation_chars: int = 4000
-    """Each shown observation is cut head-and-tail to this (as in training)."""
-    max_prompt_tokens: int | None = None
-    """Shrink the context (fewer rounds, then a shorter task text) to fit; None:
-    the policy's context window minus its max_tokens, when it reports both."""
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    """The prompt's settings, as in training (``swe-srl run`` reads the model's); its budget is further capped by what the policy's context window leaves after the completion."""
     max_response_chars: int = 200_000
     """A longer response is rejected as a format error without parsing."""
     command_timeout: float | None = None
@@ -77,11 +83,11 @@ class AgentConfig:
     """Thoughts longer than this are stored cut head-and-tail."""
 
     def __post_init__(self) -> None:
-        if self.max_steps < 1 or self.context_steps < 0 or self.max_format_errors < 0:
+        if self.max_steps < 1 or self.max_format_errors < 0 or not isinstance(self.prompt, PromptConfig):
             raise SweSrlError(f"invalid AgentConfig: {self}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "prompt": self.prompt.to_dict()}
 
 
 class AgentExit(Exception):
@@ -140,8 +146,8 @@ class Agent:
 
     def __init__(
         self,
-        policy: Any,
-        sandbox: Any,
+        policy: Policy,
+        sandbox: Sandbox,
         task: dict[str, Any],
         config: AgentConfig | None = None,
         *,
@@ -208,37 +214,18 @@ class Agent:
     # -- overridable pieces -------------------------------------------------
 
     def prompt(self) -> list[dict[str, Any]]:
-        """The training prompt for the next action, shrunk to fit the model if needed."""
-        from swe_srl.data.prompts import build_prompt
-
+        """The training prompt for the next action (:func:`fit_prompt`), fitted to the budget."""
         history = self.history + ([self.pending_error] if self.pending_error is not None else [])
         problem = self.task.get("problem_statement") or ""
-        k = self.config.context_steps
-        kw: dict[str, Any] = dict(max_observation_chars=self.config.max_observation_chars)
-        messages = build_prompt(problem, history, context_steps=k, **kw)
         budget = self._prompt_budget()
-        count = getattr(self.policy, "count_tokens", None)
-        if budget is None or not callable(count):
-            return messages
-        n = count(messages)
-        while n is not None and n > budget and k > 0:
-            k -= 1
-            messages = build_prompt(problem, history, context_steps=k, **kw)
-            n = count(messages)
-        chars = len(problem)
-        while n is not None and n > budget and chars > 500:
-            chars //= 2
-            messages = build_prompt(problem, history, context_steps=k, max_problem_chars=chars, **kw)
-            n = count(messages)
-        return messages
+        count = self.policy.count_tokens if budget is not None else None
+        return fit_prompt(problem, history, self.config.prompt, count, budget=budget).prompt
 
-    def query(self, messages: list[dict[str, Any]]):
+    def query(self, messages: list[dict[str, Any]]) -> Completion:
         """One completion from the policy; token use is counted and limited."""
-        from swe_srl.policy.base import PolicyError, generate
-
         self.calls += 1
         try:
-            completions = generate(self.policy, messages, 1)
+            completions = self.policy.generate(messages, 1)
         except PolicyError as e:
             raise Fatal(str(e), POLICY_ERROR) from None
         if not completions:
@@ -251,12 +238,16 @@ class Agent:
             raise LimitReached(f"{self.prompt_tokens + self.completion_tokens} tokens used, limit {limit}", TOKEN_LIMIT)
         return c
 
-    def parse(self, completion: Any) -> tuple[str, Action]:
-        """``(thought, action)`` from a completion; FormatError when malformed."""
-        from swe_srl.rewards.format import parse_response
+    def parse(self, completion: Completion) -> tuple[str, Action]:
+        """``(thought, action)`` from a completion; FormatError when malformed.
 
+        A policy that knows its response is malformed (``format_error``) or
+        knows its exact action (``action``) is taken at its word (replay).
+        """
         text = completion.text
-        if getattr(completion, "action", None) is not None:  # the policy knows its exact action (replay)
+        if completion.format_error is not None:
+            raise FormatError(completion.format_error)
+        if completion.action is not None:
             thought = ""
             try:
                 thought = parse_response(text).thought
@@ -270,28 +261,23 @@ class Agent:
         parsed = parse_response(text)
         return self._cap_thought(parsed.thought), parsed.action
 
-    def execute(self, action: Action):
+    def execute(self, action: Action) -> CommandOutput:
         """Run the action in the sandbox (its failures come back as results)."""
-        from swe_srl.sandbox import SandboxError
-
-        if action.tool == "bash":
-            default = self.config.command_timeout or getattr(getattr(self.sandbox, "config", None), "command_timeout", None)
-            timeouts = [t for t in (default, self._remaining_time()) if t is not None]
-            try:
+        try:
+            if action.tool == "bash":
+                default = self.config.command_timeout or self.sandbox.config.command_timeout
+                timeouts = [t for t in (default, self._remaining_time()) if t is not None]
                 return self.sandbox.run(str(action.args.get("command", "")),
                                         timeout=max(1.0, min(timeouts)) if timeouts else None)
-            except SandboxError as e:
-                raise Fatal(str(e), SANDBOX_ERROR) from None
-        try:
             return self.sandbox.execute(action)
         except SandboxError as e:
             raise Fatal(str(e), SANDBOX_ERROR) from None
 
-    def observation(self, result: Any) -> str:
+    def observation(self, result: CommandOutput) -> str:
         """What the model sees of a result: the output, and a note when it timed out."""
-        text = getattr(result, "output", "") or ""
-        if getattr(result, "timed_out", False) and "timed out" not in text[-300:]:
-            text = f"{text}\n(the command timed out after {getattr(result, 'duration_s', 0):.0f}s and was interrupted)".lstrip("\n")
+        text = result.output or ""
+        if result.timed_out and "timed out" not in text[-300:]:
+            text = f"{text}\n(the command timed out after {result.duration_s:.0f}s and was interrupted)".lstrip("\n")
         return text
 
     def check_limits(self) -> None:
@@ -304,7 +290,7 @@ class Agent:
         if limit is not None and self.prompt_tokens + self.completion_tokens >= limit:
             raise LimitReached(f"{self.prompt_tokens + self.completion_tokens} tokens used, limit {limit}", TOKEN_LIMIT)
 
-    def on_format_error(self, completion: Any, reason: str) -> None:
+    def on_format_error(self, completion: Completion, reason: str) -> None:
         text = completion.text if isinstance(completion.text, str) else str(completion.text)
         self.format_errors.append({
             "call": self.calls, "after_step": len(self.history), "reason": reason,
@@ -370,25 +356,23 @@ class Agent:
         return self.config.max_wall_time_s - (time.monotonic() - self.started)
 
     def _prompt_budget(self) -> int | None:
-        if self.config.max_prompt_tokens is not None:
-            return self.config.max_prompt_tokens
-        window = getattr(self.policy, "max_context", None)
-        sampling = getattr(self.policy, "sampling", None)
-        if isinstance(window, int) and sampling is not None:
-            return max(1, window - int(sampling.max_tokens))
-        return None
+        """The PromptConfig's budget, capped by what the context window leaves (None: no budget)."""
+        budgets = [self.config.prompt.max_prompt_tokens]
+        window = self.policy.max_context
+        if window is not None:
+            budgets.append(max(1, window - self.policy.max_new_tokens))
+        known = [b for b in budgets if b is not None]
+        return min(known) if known else None
 
     def _cap_thought(self, thought: str) -> str:
         return truncate_middle(thought, self.config.max_thought_chars)
 
     @staticmethod
-    def _completion_meta(c: Any) -> dict[str, Any]:
-        meta = {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-                "finish_reason": c.finish_reason}
-        meta.update(getattr(c, "meta", None) or {})
-        return meta
+    def _completion_meta(c: Completion) -> dict[str, Any]:
+        return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                "finish_reason": c.finish_reason, **c.meta}
 
     @staticmethod
-    def _result_meta(r: Any) -> dict[str, Any]:
-        return {"exit_code": getattr(r, "exit_code", None), "timed_out": getattr(r, "timed_out", False),
-                "truncated": getattr(r, "truncated", False), "duration_s": round(getattr(r, "duration_s", 0.0), 3)}
+    def _result_meta(r: CommandOutput) -> dict[str, Any]:
+        return {"exit_code": r.exit_code, "timed_out": r.timed_out, "truncated": r.truncated,
+                "duration_s": round(r.duration_s, 3)}

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swe_srl.agent.loop import ERROR, POLICY_ERROR, SOURCE_FORMAT, SUBMITTED, AgentResult
 from swe_srl.errors import FormatError, SweSrlError
+from swe_srl.policy.base import PolicyError
+from swe_srl.protocols import Policy
 from swe_srl.text import truncate_middle
 from swe_srl.trajectories.models import Action, Step, Trajectory
 
@@ -190,12 +193,9 @@ def make_patch(original: dict[str, str | None], modified: dict[str, str]) -> str
         return git("diff", "--cached", "--no-color", "--no-ext-diff", "HEAD", cwd=tmp)
 
 
-def run_oracle_edit(policy: Any, task: dict[str, Any], repo_path: str | Path, *, run_meta: dict[str, Any] | None = None,
-                    workdir: str = "/testbed"):
+def run_oracle_edit(policy: Policy, task: dict[str, Any], repo_path: str | Path, *, run_meta: dict[str, Any] | None = None,
+                    workdir: str = "/testbed") -> AgentResult:
     """One call, edits -> patch. Returns an :class:`~swe_srl.agent.loop.AgentResult`."""
-    from swe_srl.agent.loop import ERROR, POLICY_ERROR, SUBMITTED, SOURCE_FORMAT, AgentResult
-    from swe_srl.policy.base import PolicyError, generate
-
     t0 = time.monotonic()
     iid = str(task.get("instance_id"))
     paths = gold_files(task)
@@ -207,7 +207,7 @@ def run_oracle_edit(policy: Any, task: dict[str, Any], repo_path: str | Path, *,
     failed_edits: list[dict[str, str]] = []
     text = ""
     try:
-        c = generate(policy, messages, 1)[0]
+        c = policy.generate(messages, 1)[0]
         text = c.text
         prompt_tokens, completion_tokens = int(c.prompt_tokens or 0), int(c.completion_tokens or 0)
         thought, edits = parse_edits(text)

@@ -6,7 +6,10 @@ endings and whitespace (so CRLF submissions, trailing blanks, different hunk
 context or ``index`` lines do not count as differences). The diagnosis walks
 the replayed steps next to the recorded ones and names the first step whose
 outcome differs (a tool the sandbox does not have, a command that failed or
-timed out, an observation unlike the recorded one).
+timed out, an observation unlike the recorded one). Recorded format-error
+turns are replayed as format errors (nothing executed; they are in the
+replayed trajectory's ``meta["format_errors"]``, not its steps), so they are
+left out of the step-by-step walk and counted apart.
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ def observation_similarity(recorded: str, replayed: str) -> float:
 def diagnose(recorded: Trajectory, replayed: Trajectory, exit_reason: str) -> dict[str, Any]:
     """Per-trajectory report: match, and where/why the replay diverged."""
     comparison = compare_patches(recorded.patch, replayed.patch)
+    executed = [s for s in recorded.steps if not s.meta.get("format_error")]
     report: dict[str, Any] = {
         "trajectory_id": recorded.id,
         "instance_id": recorded.instance_id,
@@ -123,8 +127,10 @@ def diagnose(recorded: Trajectory, replayed: Trajectory, exit_reason: str) -> di
         "match": comparison.match and bool((recorded.patch or "").strip()),
         "patch": comparison.to_dict(),
         "exit_reason": exit_reason,
-        "steps_recorded": len(recorded.steps),
+        "steps_recorded": len(executed),
         "steps_replayed": len(replayed.steps),
+        "format_errors_recorded": len(recorded.steps) - len(executed),
+        "format_errors_replayed": len(replayed.meta.get("format_errors") or []),
         "divergence": None,
     }
     if report["match"]:
@@ -133,7 +139,7 @@ def diagnose(recorded: Trajectory, replayed: Trajectory, exit_reason: str) -> di
         report["divergence"] = {"step": None, "why": "the recording has no final patch to compare with"}
         return report
     for i, step in enumerate(replayed.steps):
-        rec = recorded.steps[i] if i < len(recorded.steps) else None
+        rec = executed[i] if i < len(executed) else None
         tool = step.action.tool
         meta = step.meta or {}
         if tool not in ("bash", "str_replace_editor", "submit"):

@@ -7,6 +7,12 @@ from typing import Optional
 
 import typer
 
+from swe_srl.data.prompts import DEFAULT_PROMPT_CONFIG as PROMPT
+
+# The prompt flags and the PromptConfig fields they set (for error messages).
+PROMPT_FLAGS = {"context_steps": "--context-steps", "max_observation_chars": "--max-observation-chars",
+                "max_prompt_tokens": "--max-prompt-tokens"}
+
 HELP = """Canonical trajectories -> step-wise SRL / SFT datasets.
 
 One row per expert step: the prompt (system: the think-then-one-action format
@@ -14,7 +20,8 @@ and the tools; user: the task and the last --context-steps expert rounds) and
 the expert's action (srl: expert_action; sft: an assistant completion with
 the expert's thought and action). The split is by trajectory, seeded.
 Writes a datasets.DatasetDict to DIR (save_to_disk), DIR/<split>.parquet and
-DIR/stats.json.
+DIR/stats.json (which records the prompt settings, so `swe-srl run` asks the
+trained model in the same form).
 
 Examples:
 
@@ -32,7 +39,7 @@ def register(app: typer.Typer) -> None:
         trajectories: Path = typer.Argument(..., metavar="TRAJECTORIES.jsonl", help="Canonical trajectories (swe-srl convert output)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
         kind: str = typer.Option("srl", "--kind", help="srl (prompt + expert_action) or sft (prompt + completion)."),
-        context_steps: int = typer.Option(2, "--context-steps", help="Previous expert rounds shown in the prompt."),
+        context_steps: int = typer.Option(PROMPT.context_steps, "--context-steps", help="Previous expert rounds shown in the prompt."),
         max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="Token budget of the prompt (needs --tokenizer)."),
         tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Local tokenizer directory with a chat template (e.g. from `swe-srl model init-tiny`)."),
         only_resolved: bool = typer.Option(False, "--only-resolved", help="Keep only resolved trajectories."),
@@ -42,7 +49,7 @@ def register(app: typer.Typer) -> None:
         dedupe: bool = typer.Option(True, "--dedupe/--no-dedupe", help="Keep identical (prompt, action) rows once."),
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of trajectories in the validation split."),
         seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split."),
-        max_observation_chars: int = typer.Option(4000, "--max-observation-chars", help="Cut longer observations head-and-tail."),
+        max_observation_chars: int = typer.Option(PROMPT.max_observation_chars, "--max-observation-chars", help="Cut longer observations head-and-tail."),
     ) -> None:
         import sys
 
@@ -50,12 +57,14 @@ def register(app: typer.Typer) -> None:
 
         from swe_srl.cli.common import console
         from swe_srl.data.build import DatasetConfig, build_dataset
+        from swe_srl.data.prompts import PromptConfig
 
+        prompt = PromptConfig.from_dict(
+            {"context_steps": context_steps, "max_observation_chars": max_observation_chars,
+             "max_prompt_tokens": max_prompt_tokens}, "swe-srl dataset", names=PROMPT_FLAGS)
         cfg = DatasetConfig(
             kind=kind,
-            context_steps=context_steps,
-            max_observation_chars=max_observation_chars,
-            max_prompt_tokens=max_prompt_tokens,
+            prompt=prompt,
             tokenizer=str(tokenizer) if tokenizer else None,
             only_resolved=only_resolved,
             only_submitted=only_submitted,

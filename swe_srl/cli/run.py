@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from swe_srl.data.prompts import DEFAULT_PROMPT_CONFIG as PROMPT
+
 EXAMPLES = """
 Examples:
 
@@ -37,6 +39,34 @@ def _policy_opts(items: list[str], flag: str = "--policy-opt") -> dict[str, Any]
     return opts
 
 
+PROMPT_FLAGS = {"context_steps": "--context-steps", "max_observation_chars": "--max-observation-chars",
+                "max_prompt_tokens": "--max-prompt-tokens"}
+
+
+def resolve_prompt_config(policy: str, policy_opts: dict[str, Any], prompt_from: Optional[Path],
+                          overrides: dict[str, Any]):
+    """``(PromptConfig, source)`` for a run, as the model was trained: from
+    ``prompt_from``, else from the policy's model folder (``hf:`` / ``vllm:``,
+    its ``adapter`` option first; see ``prompt_config_for_model``), else the
+    defaults; then the prompt flags the user gave."""
+    from swe_srl.data.prompts import DEFAULT_PROMPT_CONFIG, PromptConfig, prompt_config_for_model
+    from swe_srl.policy import parse_spec
+
+    prefix, target = parse_spec(policy)
+    where = prompt_from
+    if where is None and prefix in ("hf", "vllm"):
+        where = Path(str(policy_opts.get("adapter") or target))
+    if where is not None:
+        cfg, source = prompt_config_for_model(where)
+    else:
+        cfg, source = DEFAULT_PROMPT_CONFIG, f"defaults (a {prefix}: policy names no model folder; --prompt-from can)"
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        cfg = PromptConfig.from_dict({**cfg.to_dict(), **given}, "swe-srl run", names=PROMPT_FLAGS)
+        source += " with " + ", ".join(f"{PROMPT_FLAGS[k]} {v}" for k, v in given.items())
+    return cfg, source
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run", help="Run a policy as an agent on tasks: predictions.jsonl, trajectories.jsonl, summary.json."
                  + EXAMPLES)
@@ -49,8 +79,10 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", help="Tasks run concurrently."),
         instance_ids: Optional[list[str]] = typer.Option(None, "--instance-id", help="Only these instances (repeatable)."),
         repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Where owner__name repositories are, for tasks without repo_path."),
-        context_steps: int = typer.Option(2, "--context-steps", help="Past rounds in the prompt (as in training)."),
-        max_observation_chars: int = typer.Option(4000, "--max-observation-chars", help="Observation cut in the prompt (as in training)."),
+        context_steps: Optional[int] = typer.Option(None, "--context-steps", help=f"Past rounds in the prompt (default: as the model was trained, else {PROMPT.context_steps})."),
+        max_observation_chars: Optional[int] = typer.Option(None, "--max-observation-chars", help=f"Observation cut in the prompt (default: as the model was trained, else {PROMPT.max_observation_chars})."),
+        max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="Prompt token budget (default: as the model was trained; always capped by the model's context window)."),
+        prompt_from: Optional[Path] = typer.Option(None, "--prompt-from", help="Read the prompt settings from this training output, model or dataset folder (default: the policy's model folder)."),
         temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: greedy)."),
         max_new_tokens: int = typer.Option(1024, "--max-new-tokens", help="Generated tokens per response."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed."),
@@ -77,16 +109,24 @@ def register(app: typer.Typer) -> None:
             raise SweSrlError(f"--sandbox-opt: unknown key(s) {', '.join(sorted(set(sandbox) - allowed))}; valid: {', '.join(sorted(allowed))}")
         config = RunConfig(mode=mode, workers=workers, model_name=model_name,
                            repos_dir=str(repos_dir) if repos_dir else None, sandbox=sandbox)
+        policy_opts = _policy_opts(policy_opt or [])
+        prompt, prompt_source = resolve_prompt_config(
+            policy, policy_opts, prompt_from,
+            {"context_steps": context_steps, "max_observation_chars": max_observation_chars,
+             "max_prompt_tokens": max_prompt_tokens})
         agent_config = AgentConfig(
             max_steps=max_steps, max_total_tokens=max_total_tokens, max_wall_time_s=time_limit,
-            max_format_errors=max_format_errors, context_steps=context_steps,
-            max_observation_chars=max_observation_chars, command_timeout=command_timeout,
+            max_format_errors=max_format_errors, prompt=prompt, command_timeout=command_timeout,
         )
         task_list = load_tasks(tasks, instance_ids=instance_ids)
         if not task_list:
             raise SweSrlError(f"{tasks}: no tasks" + (" with the given --instance-id" if instance_ids else ""))
         todo = len(set(t["instance_id"] for t in task_list) - finished_ids(out))
-        opts = {"temperature": temperature, "max_tokens": max_new_tokens, "seed": seed, **_policy_opts(policy_opt or [])}
+        opts = {"temperature": temperature, "max_tokens": max_new_tokens, "seed": seed, **policy_opts}
+        if mode == "agent":
+            budget = f", budget {prompt.max_prompt_tokens} tokens" if prompt.max_prompt_tokens else ""
+            console.print(f"prompt: {prompt.context_steps} rounds, observations cut to {prompt.max_observation_chars} "
+                          f"characters{budget}; from {prompt_source}", highlight=False, soft_wrap=True)
         counts = {"submitted": 0, "limits": 0, "errors": 0}
         with console.status(f"loading policy {policy}"):
             pol = load_policy(policy, **opts)
@@ -107,9 +147,7 @@ def register(app: typer.Typer) -> None:
                 result = run_tasks(task_list, pol, out, agent_config=agent_config, config=config,
                                    policy_spec=policy, on_result=on_result)
         finally:
-            close = getattr(pol, "close", None)
-            if callable(close):
-                close()
+            pol.close()
         rows: list[tuple[str, Any]] = [
             ("tasks", result["total_tasks"]),
             ("completed", f"{result['completed']} ({result['resumed_from_previous_runs']} from earlier runs)"),

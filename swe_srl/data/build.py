@@ -2,21 +2,23 @@
 
 Design choices:
 
-* One row per expert step. The prompt is :func:`swe_srl.data.prompts.build_prompt`
-  over the steps before it (the agent uses the same function at test time);
-  ``expert_action`` is the step's canonical rendering. SFT rows carry the same
-  prompt and the expert's ``<think>thought</think>`` + action as a
-  conversational completion (TRL's prompt-completion form).
+* One row per expert step. The prompt is :func:`swe_srl.data.prompts.fit_prompt`
+  over the steps before it, under the dataset's :class:`~swe_srl.data.prompts.PromptConfig`
+  (the agent builds its prompts with the same function and, by default, the
+  PromptConfig recorded in ``stats.json``); ``expert_action`` is the step's
+  canonical rendering. SFT rows carry the same prompt and the expert's
+  ``<think>thought</think>`` + action as a conversational completion (TRL's
+  prompt-completion form).
 * Steps whose observation is a format error (``Step.meta["format_error"]``)
   are not expert actions: by default they are dropped both as targets and from
   the context shown to later steps.
 * Token budget (``max_prompt_tokens`` with a tokenizer): the prompt is counted
   with the tokenizer's chat template (with the generation prompt); when it is
-  over, the oldest rounds go first (down to the most recent one), then the
-  observations shrink (halving their cap), then the last round goes, then the
-  task text is cut head-and-tail. Each row records what was cut in its
-  ``truncation`` column; a row still over budget after all that is dropped
-  and counted.
+  over, it is cut in the PromptConfig's truncation order (by default the
+  oldest rounds go first, down to the most recent one, then the observations
+  shrink, halving their cap, then the last round goes, then the task text is
+  cut head-and-tail). Each row records what was cut in its ``truncation``
+  column; a row still over budget after all that is dropped and counted.
 * Identical (prompt, action) rows are kept once (first occurrence).
 * The train/validation split is by trajectory, never by step: the ids of the
   trajectories that produced rows are shuffled with ``random.Random(seed)``
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from swe_srl import __version__
-from swe_srl.data.prompts import build_prompt, format_completion, render_round
+from swe_srl.data.prompts import PromptConfig, fit_prompt, format_completion
 from swe_srl.errors import SweSrlError
 from swe_srl.io import dumps, iter_jsonl, loads, write_json
 from swe_srl.trajectories.models import CANONICAL_TOOLS, Step, Trajectory
@@ -50,8 +52,6 @@ from swe_srl.trajectories.models import CANONICAL_TOOLS, Step, Trajectory
 DATASET_FORMAT_TAG = "swe-srl.dataset/v1"
 KINDS = ("srl", "sft")
 SPLITS = ("train", "validation")
-# The smallest observation / task-text cap tried when fitting a token budget.
-MIN_CHARS = 256
 
 
 @dataclass
@@ -60,12 +60,8 @@ class DatasetConfig:
 
     kind: str = "srl"
     """``srl`` (prompt + expert_action) or ``sft`` (prompt + completion)."""
-    context_steps: int = 2
-    """How many previous expert rounds (action + observation) the prompt shows."""
-    max_observation_chars: int = 4000
-    """Observations longer than this are cut head-and-tail with a marker."""
-    max_prompt_tokens: int | None = None
-    """Token budget for the prompt (needs ``tokenizer``)."""
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    """The prompt's settings (rounds shown, observation cap, token budget: see PromptConfig); recorded in stats.json."""
     tokenizer: str | None = None
     """A local Hugging Face tokenizer directory (with a chat template)."""
     only_resolved: bool = False
@@ -86,17 +82,16 @@ class DatasetConfig:
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise SweSrlError(f"--kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
-        if self.context_steps < 0:
-            raise SweSrlError("--context-steps must be >= 0")
-        if self.max_observation_chars <= 0:
-            raise SweSrlError("--max-observation-chars must be > 0")
+        if not isinstance(self.prompt, PromptConfig):
+            raise SweSrlError(f"prompt must be a PromptConfig, not {type(self.prompt).__name__}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise SweSrlError("--val-fraction must be in [0, 1)")
-        if self.max_prompt_tokens is not None:
-            if self.max_prompt_tokens <= 0:
-                raise SweSrlError("--max-prompt-tokens must be > 0")
-            if not self.tokenizer:
-                raise SweSrlError("--max-prompt-tokens needs --tokenizer PATH (a local tokenizer directory)")
+        if self.prompt.max_prompt_tokens is not None and not self.tokenizer:
+            raise SweSrlError("--max-prompt-tokens needs --tokenizer PATH (a local tokenizer directory)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options for stats.json ``config`` (the prompt's go to ``prompt_config``)."""
+        return {k: v for k, v in asdict(self).items() if k != "prompt"}
 
 
 @dataclass
@@ -134,124 +129,11 @@ class TokenCounter:
             raise SweSrlError(f"{p}: cannot load a tokenizer ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
         if not getattr(self.tokenizer, "chat_template", None):
             raise SweSrlError(f"{p}: the tokenizer has no chat template")
-        self._cache: dict[str, int] = {}
 
     def __call__(self, messages: list[dict[str, Any]]) -> int:
         """Exact: the prompt rendered with the chat template, tokenized."""
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def count_text(self, text: str) -> int:
-        """Tokens of a piece of a prompt (an estimate of its share; cached)."""
-        n = self._cache.get(text)
-        if n is None:
-            if len(self._cache) > 4096:
-                self._cache.clear()
-            n = self._cache[text] = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return n
-
-
-@dataclass
-class Fitted:
-    prompt: list[dict[str, Any]]
-    tokens: int | None
-    truncation: dict[str, Any]
-    fits: bool
-
-
-def _observations_cut(history: Sequence[Step], shown: int, cap: int) -> int:
-    return sum(1 for s in history[len(history) - shown:] if len(s.observation) > cap) if shown else 0
-
-
-def fit_prompt(
-    problem: str,
-    history: Sequence[Step],
-    cfg: DatasetConfig,
-    count: Callable[[list[dict[str, Any]]], int] | None,
-) -> Fitted:
-    """The prompt for the next step, cut to ``cfg.max_prompt_tokens`` when a counter is given."""
-    k = min(cfg.context_steps, len(history))
-    cap = cfg.max_observation_chars
-    problem_cap: int | None = None
-
-    def make() -> list[dict[str, Any]]:
-        return build_prompt(problem, history, context_steps=k, max_observation_chars=cap, max_problem_chars=problem_cap)
-
-    def record(tokens: int | None, fits: bool, prompt: list[dict[str, Any]]) -> Fitted:
-        return Fitted(
-            prompt,
-            tokens,
-            {
-                "rounds_shown": k,
-                "rounds_dropped": min(cfg.context_steps, len(history)) - k,
-                "observation_chars": cap,
-                "observations_cut": _observations_cut(history, k, cap),
-                "problem_chars": problem_cap if problem_cap is not None else -1,
-            },
-            fits,
-        )
-
-    prompt = make()
-    if count is None or cfg.max_prompt_tokens is None:
-        return record(None, True, prompt)
-    budget = cfg.max_prompt_tokens
-    tokens = count(prompt)
-    if tokens <= budget:  # the common case: one count
-        return record(tokens, True, prompt)
-    piece = getattr(count, "count_text", None)
-    n = len(history)
-
-    def round_tokens(i: int, c: int) -> int:
-        return piece(render_round(history[i], i + 1, max_observation_chars=c))  # type: ignore[misc]
-
-    # 1. drop the oldest rounds, keeping the most recent one. With a piece
-    # counter, jump straight to the estimated k, then count exactly.
-    if piece is not None and k > 1:
-        estimate, k_new = tokens, k
-        while estimate > budget and k_new > 1:
-            estimate -= round_tokens(n - k_new, cap)
-            k_new -= 1
-        if k_new != k:
-            k = k_new
-            prompt = make()
-            tokens = count(prompt)
-    while tokens > budget and k > 1:
-        k -= 1
-        prompt = make()
-        tokens = count(prompt)
-    # 2. shrink the observations (halving their cap)
-    if tokens > budget and k:
-        longest = max(len(s.observation) for s in history[n - k:])
-        cap = min(cap, max(longest, MIN_CHARS))
-        if piece is not None:
-            shown = sum(round_tokens(i, cfg.max_observation_chars) for i in range(n - k, n))
-            c = cap
-            while c > MIN_CHARS:
-                c = max(MIN_CHARS, c // 2)
-                if tokens - shown + sum(round_tokens(i, c) for i in range(n - k, n)) <= budget:
-                    break
-            # start the exact loop one halving above the estimate
-            cap = min(cap, c * 2) if c < cap else cap
-        while tokens > budget and cap > MIN_CHARS:
-            cap = max(MIN_CHARS, cap // 2)
-            prompt = make()
-            tokens = count(prompt)
-    # 3. drop the last round
-    if tokens > budget and k:
-        k = 0
-        cap = cfg.max_observation_chars
-        prompt = make()
-        tokens = count(prompt)
-    # 4. cut the task text
-    if tokens > budget:
-        problem_cap = len(problem)
-        while tokens > budget and problem_cap > MIN_CHARS:
-            problem_cap = max(MIN_CHARS, problem_cap // 2)
-            prompt = make()
-            tokens = count(prompt)
-    if k == 0:
-        cap = cfg.max_observation_chars
-    return record(tokens, tokens <= budget, prompt)
 
 
 def _row_key(prompt: list[dict[str, Any]], action: str) -> bytes:
@@ -324,7 +206,7 @@ def iter_rows(
             if cfg.only_canonical_tools and tool not in CANONICAL_TOOLS:
                 filters.non_canonical_tool_steps += 1
                 continue
-            fitted = fit_prompt(traj.problem_statement, steps[:i], cfg, count)
+            fitted = fit_prompt(traj.problem_statement, steps[:i], cfg.prompt, count)
             if not fitted.fits:
                 filters.over_token_budget += 1
                 continue
@@ -467,7 +349,8 @@ def build_dataset(
             "format": DATASET_FORMAT_TAG,
             "version": __version__,
             "command": command or {},
-            "config": asdict(cfg),
+            "config": cfg.to_dict(),
+            "prompt_config": cfg.prompt.to_dict(),
             "source": str(src),
             "kind": cfg.kind,
             "rows": {"total": n_rows, **split_rows},

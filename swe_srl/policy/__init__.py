@@ -1,5 +1,6 @@
 """Policies: models that propose the next action, behind one small interface
-(:class:`swe_srl.protocols.Policy`), and the tiny test model.
+(:class:`swe_srl.protocols.Policy`: ``generate -> list[Completion]``, token
+counting, the context window, ``for_task``), and the tiny test model.
 
 Backends are named by a prefix and imported lazily, so optional extras (vLLM)
 stay optional:
@@ -23,6 +24,7 @@ import importlib
 from typing import Any
 
 from swe_srl.errors import ConfigError
+from swe_srl.protocols import Policy
 
 # prefix -> (import path, the form shown in errors)
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -34,11 +36,10 @@ BACKENDS: dict[str, tuple[str, str]] = {
 
 _LAZY = {
     "SamplingConfig": "swe_srl.policy.base",
-    "Completion": "swe_srl.policy.base",
+    "Completion": "swe_srl.protocols",
     "BasePolicy": "swe_srl.policy.base",
     "PolicyError": "swe_srl.policy.base",
     "bind": "swe_srl.policy.base",
-    "generate": "swe_srl.policy.base",
 }
 
 __all__ = ["BACKENDS", "load_policy", "parse_spec", *_LAZY]
@@ -58,7 +59,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return prefix, target
 
 
-def load_policy(spec: str, **opts: Any):
+def load_policy(spec: str, **opts: Any) -> Policy:
     """Build the policy named by ``spec`` (``hf:PATH``, ``vllm:PATH``,
     ``openai:URL#MODEL`` or ``replay:TRAJ.jsonl``).
 

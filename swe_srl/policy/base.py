@@ -1,13 +1,15 @@
-"""What every policy backend shares: sampling settings, the completion record,
-and a small base class.
+"""What every policy backend shares: sampling settings, a small base class,
+and helpers.
 
-The seam itself is :class:`swe_srl.protocols.Policy` (``propose(messages, n)
--> list[str]``). Backends derive from :class:`BasePolicy`, implement
-:meth:`BasePolicy.generate` (texts plus token counts, which the agent needs
-for its token limit) and get ``propose`` for free.
+The seam itself is :class:`swe_srl.protocols.Policy` (``generate(messages, n)
+-> list[Completion]``, ``count_tokens``, ``max_context``, ``max_new_tokens``,
+``for_task``, ``describe``, ``close``). Backends derive from
+:class:`BasePolicy`, implement :meth:`BasePolicy.generate` (texts plus token
+counts, which the agent needs for its token limit) and override what they
+know (a token counter, the context window).
 
 A policy that needs to know which task it is working on (the replay policy)
-also implements ``for_task(task) -> Policy``; :func:`bind` calls it once per
+overrides ``for_task(task) -> Policy``; :func:`bind` calls it once per
 episode, so the per-task state lives in a fresh object and a shared policy
 stays stateless and thread-safe.
 """
@@ -18,13 +20,13 @@ import json
 import threading
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from swe_srl.errors import ConfigError, SweSrlError
+from swe_srl.protocols import Completion, Policy
 
-if TYPE_CHECKING:
-    from swe_srl.protocols import Policy
-    from swe_srl.trajectories.models import Action
+__all__ = ["BasePolicy", "Completion", "DEFAULT_STOP", "PolicyError", "SamplingConfig", "bind", "check_messages",
+           "complete_stop", "estimate_tokens", "resolve_model_dir"]
 
 # The action ends the response: stopping there keeps generations short and
 # guarantees at most one function call reaches the parser.
@@ -77,25 +79,11 @@ class SamplingConfig:
         return d
 
 
-@dataclass
-class Completion:
-    """One sampled response.
-
-    ``action`` is set only by policies that know the exact action they mean
-    (replay): the agent then executes it as is instead of parsing ``text``.
-    """
-
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str | None = None
-    action: "Action | None" = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
 class BasePolicy:
-    """Common behaviour: ``propose`` on top of ``generate``, a description for
-    saved outputs, and a lock for backends whose model is not thread-safe."""
+    """Common behaviour: the neutral parts of :class:`~swe_srl.protocols.Policy`
+    (no token counter, no known window, ``for_task`` returning ``self``),
+    ``propose`` on top of ``generate``, a description for saved outputs, and a
+    lock for backends whose model is not thread-safe."""
 
     name = "base"
 
@@ -119,6 +107,15 @@ class BasePolicy:
     def max_context(self) -> int | None:
         """The model's context window in tokens, when known."""
         return None
+
+    @property
+    def max_new_tokens(self) -> int:
+        """Tokens a completion may take (the sampling settings' ``max_tokens``)."""
+        return self.sampling.max_tokens
+
+    def for_task(self, task: dict[str, Any]) -> "Policy":
+        """The policy for one episode on ``task``: itself, unless the backend is task-aware."""
+        return self
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "sampling": self.sampling.to_dict()}
@@ -208,19 +205,6 @@ def resolve_model_dir(path: str | Path) -> tuple[Path, Path | None]:
     return p, None
 
 
-def bind(policy: "Policy", task: dict[str, Any]) -> "Policy":
-    """The policy to use for one episode on ``task`` (``policy.for_task(task)``
-    when the policy is task-aware, the policy itself otherwise)."""
-    for_task = getattr(policy, "for_task", None)
-    return for_task(task) if callable(for_task) else policy
-
-
-def generate(policy: "Policy", messages: list[dict[str, Any]], n: int = 1) -> list[Completion]:
-    """Completions from any policy: ``generate`` when it has one, else ``propose``
-    with estimated token counts (so plain Protocol implementations work too)."""
-    gen = getattr(policy, "generate", None)
-    if callable(gen):
-        return list(gen(messages, n))
-    texts = policy.propose(messages, n)
-    prompt_tokens = sum(estimate_tokens(m.get("content") or "") for m in messages)
-    return [Completion(text=t, prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(t)) for t in texts]
+def bind(policy: Policy, task: dict[str, Any]) -> Policy:
+    """The policy to use for one episode on ``task`` (``policy.for_task(task)``)."""
+    return policy.for_task(task)

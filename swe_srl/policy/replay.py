@@ -6,8 +6,16 @@ calls ``for_task(task)`` once per episode (:func:`swe_srl.policy.base.bind`)
 and gets a :class:`ReplayEpisode` holding that instance's trajectory and a
 cursor. Each call then answers with the next recorded step, rendered in the
 response format (``<think>THOUGHT</think>`` + the canonical function call) and
-carrying the exact :class:`Action`, so the agent executes what was recorded
-even where the rendering would not round-trip. When the recording ends
+carrying the exact :class:`Action` (:attr:`Completion.action`), so the agent
+executes what was recorded even where the rendering would not round-trip.
+
+A recorded format-error turn (``Step.meta["format_error"]``: mini-swe-agent's
+"EXACTLY ONE action ... found 2 actions", a chat log's several calls in one
+turn) is answered as a format error (:attr:`Completion.format_error`): the
+agent records it and executes nothing, as the recorded agent did, so a command
+the model only wrote in its thoughts never reaches the sandbox. (SWE-agent's
+format-error retries and OpenHands' malformed calls never become steps: the
+parsers keep only the turns those agents executed.) When the recording ends
 without a ``submit``, the episode submits.
 """
 
@@ -19,11 +27,22 @@ from typing import Any
 from swe_srl.errors import ConfigError, ParseError, SweSrlError
 from swe_srl.policy.base import BasePolicy, Completion, SamplingConfig
 from swe_srl.trajectories.models import Action, Step, Trajectory
+from swe_srl.trajectories.parsers import parse_file
 
 
 def render_step(step: Step) -> str:
     """A recorded step as a policy response."""
     return f"<think>{step.thought.strip()}</think>\n{step.action.render()}"
+
+
+def recorded_format_error(step: Step) -> str | None:
+    """Why the recorded agent rejected this turn (None when it executed it)."""
+    if not step.meta.get("format_error"):
+        return None
+    found = step.meta.get("actions_found")
+    detail = f"{found} actions in one response" if isinstance(found, int) else "a malformed response"
+    first = next((line.strip() for line in step.observation.splitlines() if line.strip()), "")
+    return f"recorded format error: {detail}" + (f" ({first[:200]})" if first else "")
 
 
 class ReplayEpisode(BasePolicy):
@@ -54,6 +73,9 @@ class ReplayEpisode(BasePolicy):
         else:
             meta = {"replay_step": index}
         text = render_step(step)
+        error = recorded_format_error(step)
+        if error is not None:
+            return [Completion(text=text, finish_reason="stop", format_error=error, meta=dict(meta)) for _ in range(n)]
         return [Completion(text=text, finish_reason="stop", action=step.action, meta=dict(meta)) for _ in range(n)]
 
     def describe(self) -> dict[str, Any]:
@@ -67,8 +89,6 @@ class ReplayPolicy(BasePolicy):
 
     def __init__(self, path: str | Path, *, sampling: SamplingConfig | None = None, fmt: str = "auto"):
         super().__init__(sampling)
-        from swe_srl.trajectories.parsers import parse_file
-
         self.path = Path(path)
         if not self.path.is_file():
             raise SweSrlError(f"{self.path}: no such trajectories file")

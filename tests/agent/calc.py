@@ -9,6 +9,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from swe_srl.policy.base import BasePolicy, estimate_tokens
+from swe_srl.protocols import Completion
+
 CALC = "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n"
 FIXED = CALC.replace("return a - b\n\n\ndef sub", "return a + b\n\n\ndef sub")
 TEST_SUB = "from calc import add, sub\n\n\ndef test_sub():\n    assert sub(3, 1) == 2\n"
@@ -62,19 +65,26 @@ def make_task(root: Path) -> dict:
     }
 
 
-class Scripted:
-    """A policy answering with a fixed list of responses (then repeating the last)."""
+class Scripted(BasePolicy):
+    """A policy answering with a fixed list of responses (then repeating the last).
+    Token counts are estimates (4 characters a token), as a plain backend reports them."""
+
+    name = "scripted"
 
     def __init__(self, responses):
+        super().__init__()
         self.responses = list(responses)
         self.calls = 0
         self.prompts = []
 
-    def propose(self, messages, n=1):
+    def generate(self, messages, n=1, **overrides):
         self.prompts.append(messages)
         text = self.responses[min(self.calls, len(self.responses) - 1)]
         self.calls += 1
-        return [text() if callable(text) else text] * n
+        text = text() if callable(text) else text
+        prompt_tokens = sum(estimate_tokens(m.get("content") or "") for m in messages)
+        return [Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(text),
+                           finish_reason="stop") for _ in range(n)]
 
 
 def call(tool: str, thought: str = "step", **args) -> str:

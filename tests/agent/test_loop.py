@@ -8,15 +8,16 @@ from __future__ import annotations
 import pytest
 
 from swe_srl.agent.loop import Agent, AgentConfig
-from swe_srl.data.prompts import build_prompt
-from swe_srl.policy.base import Completion
+from swe_srl.data.prompts import PromptConfig, build_prompt
+from swe_srl.policy.base import BasePolicy
+from swe_srl.protocols import Completion
 
 pytestmark = pytest.mark.docker
 
 
 def test_scripted_fix_submits_the_gold_patch_with_training_prompts(calc, calc_task, sandbox):
     policy = calc.Scripted(calc.FIX_SCRIPT)
-    result = Agent(policy, sandbox, calc_task, AgentConfig(context_steps=2)).run()
+    result = Agent(policy, sandbox, calc_task, AgentConfig(prompt=PromptConfig(context_steps=2))).run()
     assert result.exit_reason == "submitted"
     assert result.patch == calc_task["patch"]
     traj = result.trajectory
@@ -112,8 +113,8 @@ def test_policy_generate_with_replay_action_is_executed_verbatim(calc, calc_task
     """A completion that carries its action is executed as is, even if its text would not parse."""
     from swe_srl.trajectories.models import Action
 
-    class Carrier:
-        def generate(self, messages, n=1):
+    class Carrier(BasePolicy):
+        def generate(self, messages, n=1, **overrides):
             return [Completion(text="not parseable", action=Action("bash", {"command": "printf '</parameter>'"}))]
 
     result = Agent(Carrier(), sandbox, calc_task, AgentConfig(max_steps=1)).run()
@@ -132,9 +133,9 @@ def test_prompts_shrink_to_fit_the_model(calc, calc_task, sandbox):
 
     steps = [calc.call("bash", command=f"seq {i * 300} | tail -c 1200") for i in range(1, 5)] + [calc.call("submit")]
     policy = Windowed(steps)
-    two_rounds = AgentConfig(context_steps=2, max_observation_chars=4000)
     one_round_budget = policy.count_tokens(build_prompt(calc_task["problem_statement"], [], context_steps=2)) + 400
-    result = Agent(policy, sandbox, calc_task, AgentConfig(**{**two_rounds.to_dict(), "max_prompt_tokens": one_round_budget})).run()
+    prompt = PromptConfig(context_steps=2, max_observation_chars=4000, max_prompt_tokens=one_round_budget)
+    result = Agent(policy, sandbox, calc_task, AgentConfig(prompt=prompt)).run()
     assert result.exit_reason == "submitted"
     for prompt in policy.prompts:
         assert policy.count_tokens(prompt) <= one_round_budget

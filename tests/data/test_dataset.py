@@ -11,6 +11,7 @@ import pytest
 
 from swe_srl.data import SYSTEM_PROMPT, build_prompt
 from swe_srl.data.build import DatasetConfig, build_dataset, split_trajectories
+from swe_srl.data.prompts import PromptConfig
 from swe_srl.errors import SweSrlError
 from swe_srl.io import write_jsonl
 from swe_srl.trajectories import Action, Step, Trajectory
@@ -98,7 +99,7 @@ def test_srl_rows_one_per_expert_step(tmp_path):
 
 def test_context_steps_option(tmp_path):
     src = _write(tmp_path / "t.jsonl", [_traj(0, n_steps=6)])
-    build_dataset(src, tmp_path / "ds", DatasetConfig(context_steps=4, val_fraction=0.0))
+    build_dataset(src, tmp_path / "ds", DatasetConfig(prompt=PromptConfig(context_steps=4), val_fraction=0.0))
     row = next(r for r in _load(tmp_path / "ds")["train"] if r["step_index"] == 5)
     user = row["prompt"][1]["content"]
     assert all(f"OBS-0-{j}" in user for j in (1, 2, 3, 4)) and "OBS-0-0" not in user
@@ -207,7 +208,8 @@ def test_token_budget_drops_oldest_rounds_then_shrinks_observations(tmp_path, to
     untouched = n_tokens(build_prompt(trajs[0].problem_statement, trajs[0].steps[:4]))
     system_only = n_tokens(build_prompt(trajs[0].problem_statement, []))
     budget = system_only + (untouched - system_only) // 3
-    s = build_dataset(src, tmp_path / "b", DatasetConfig(max_prompt_tokens=budget, tokenizer=str(tokenizer_dir), val_fraction=0.0))
+    s = build_dataset(src, tmp_path / "b", DatasetConfig(prompt=PromptConfig(max_prompt_tokens=budget), tokenizer=str(tokenizer_dir),
+                                                             val_fraction=0.0))
     rows = list(_load(tmp_path / "b")["train"])
     assert len(rows) == 14 and s["filters"]["over_token_budget"] == 0
     for r in rows:
@@ -229,7 +231,7 @@ def test_token_budget_drops_oldest_rounds_then_shrinks_observations(tmp_path, to
 def test_token_budget_too_small_drops_rows(tmp_path, tokenizer_dir):
     src = _write(tmp_path / "t.jsonl", [_traj(0, n_steps=2)] + [_traj(1, n_steps=2, problem="word " * 10)])
     with pytest.raises(SweSrlError, match="filtered out"):
-        build_dataset(src, tmp_path / "x", DatasetConfig(max_prompt_tokens=5, tokenizer=str(tokenizer_dir)))
+        build_dataset(src, tmp_path / "x", DatasetConfig(prompt=PromptConfig(max_prompt_tokens=5), tokenizer=str(tokenizer_dir)))
     assert not (tmp_path / "x").exists()
 
 
@@ -243,7 +245,7 @@ def test_bad_lines_counted_and_config_errors(tmp_path):
     assert s["filters"]["bad_lines"] == 3 and s["rows"]["total"] == 6
     assert any(":2: invalid JSON" in r for r in s["filters"]["bad_line_reasons"])
     with pytest.raises(SweSrlError, match="needs --tokenizer"):
-        build_dataset(src, tmp_path / "e", DatasetConfig(max_prompt_tokens=100))
+        build_dataset(src, tmp_path / "e", DatasetConfig(prompt=PromptConfig(max_prompt_tokens=100)))
     with pytest.raises(SweSrlError, match="no such file"):
         build_dataset(tmp_path / "missing.jsonl", tmp_path / "e")
 
@@ -269,23 +271,83 @@ def test_cli_dataset_end_to_end_and_rerun(tmp_path):
     assert p.returncode != 0 and "Traceback" not in p.stderr and "no canonical trajectory" in p.stderr
 
 
-def test_fit_prompt_estimates_agree_with_exact_counting(tokenizer_dir):
-    from swe_srl.data.build import TokenCounter, fit_prompt
+def test_fit_prompt_counts_exactly_with_the_dataset_tokenizer(tokenizer_dir):
+    """Every count is exact (no per-piece estimate), so the agent, counting with its
+    own policy, builds the same prompt; the cuts are the oldest rounds first."""
+    from swe_srl.data.build import TokenCounter
+    from swe_srl.data.prompts import fit_prompt
 
     counter = TokenCounter(tokenizer_dir)
-
-    def exact_only(prompt):
-        return counter(prompt)
-
     t = _traj(3, n_steps=8, obs_len=2500)
-    cfg = DatasetConfig(context_steps=4, max_prompt_tokens=0)
     full = counter(build_prompt(t.problem_statement, t.steps[:8], context_steps=4))
+    shown = []
     for budget in (full // 4, full // 2, (3 * full) // 4, full):
-        cfg.max_prompt_tokens = budget
-        fast = fit_prompt(t.problem_statement, t.steps[:8], cfg, counter)
-        slow = fit_prompt(t.problem_statement, t.steps[:8], cfg, exact_only)
-        assert fast.fits and slow.fits
-        assert fast.tokens == counter(fast.prompt) <= budget
-        assert abs(fast.truncation["rounds_shown"] - slow.truncation["rounds_shown"]) <= 1
-        if budget == full:
-            assert fast.truncation == slow.truncation and fast.truncation["rounds_dropped"] == 0
+        fitted = fit_prompt(t.problem_statement, t.steps[:8], PromptConfig(context_steps=4, max_prompt_tokens=budget),
+                            counter)
+        assert fitted.fits and fitted.tokens == counter(fitted.prompt) <= budget
+        shown.append(fitted.truncation["rounds_shown"])
+        # the largest number of rounds that fits (untruncated observations) is the one kept
+        k = fitted.truncation["rounds_shown"]
+        if fitted.truncation["observations_cut"] == 0 and k < 4:
+            assert counter(build_prompt(t.problem_statement, t.steps[:8], context_steps=k + 1)) > budget
+    assert shown == sorted(shown) and shown[-1] == 4
+
+
+def test_stats_record_the_prompt_config(tmp_path):
+    from swe_srl.data.prompts import prompt_config_for_model, prompt_config_from_stats
+
+    src = _write(tmp_path / "t.jsonl", [_traj(0, n_steps=3)])
+    cfg = PromptConfig(context_steps=3, max_observation_chars=1234, thoughts="show")
+    stats = build_dataset(src, tmp_path / "ds", DatasetConfig(prompt=cfg, val_fraction=0.0))
+    assert stats["prompt_config"] == cfg.to_dict()
+    assert "context_steps" not in stats["config"]  # stated once: the prompt's settings live in prompt_config
+    on_disk = json.loads((tmp_path / "ds" / "stats.json").read_text())
+    assert prompt_config_from_stats(on_disk, "stats.json") == cfg
+    # a dataset folder is found directly
+    assert prompt_config_for_model(tmp_path / "ds") == (cfg, str(tmp_path / "ds" / "stats.json"))
+    # "show" puts the expert's thoughts in the rounds
+    row = next(r for r in _load(tmp_path / "ds")["train"] if r["step_index"] == 2)
+    assert "<thought>\nthought 0.1\n</thought>" in row["prompt"][1]["content"]
+
+
+def test_prompt_config_for_model_finds_the_training_record(tmp_path):
+    from swe_srl.data.prompts import DEFAULT_PROMPT_CONFIG, prompt_config_for_model
+    from swe_srl.errors import ConfigError
+
+    data = tmp_path / "data" / "srl"
+    src = _write(tmp_path / "t.jsonl", [_traj(0, n_steps=2)])
+    trained = PromptConfig(context_steps=1, max_observation_chars=999)
+    build_dataset(src, data, DatasetConfig(prompt=trained, val_fraction=0.0))
+    out = tmp_path / "runs" / "srl"
+    (out / "adapter").mkdir(parents=True)
+    (out / "checkpoints" / "checkpoint-4").mkdir(parents=True)
+    # the training config names the dataset (as written, relative to where training ran: here absolute)
+    (out / "config.yaml").write_text(f"method: srl\ndataset: {data}\n")
+    for where in (out / "adapter", out, out / "checkpoints" / "checkpoint-4"):
+        cfg, source = prompt_config_for_model(where)
+        assert cfg == trained and source.startswith(str(data / "stats.json")), (where, source)
+    # prompt_config.json, written by training, comes first
+    (out / "prompt_config.json").write_text(json.dumps({"context_steps": 3}))
+    assert prompt_config_for_model(out / "adapter") == (PromptConfig(context_steps=3), str(out / "prompt_config.json"))
+    # a bad record is a one-line error naming the file and the field
+    (out / "prompt_config.json").write_text(json.dumps({"context_steps": -1}))
+    with pytest.raises(ConfigError, match=r"prompt_config.json: context_steps: Input should be greater"):
+        prompt_config_for_model(out / "adapter")
+    # nothing recorded: the defaults, and the source says so
+    (tmp_path / "bare").mkdir()
+    cfg, source = prompt_config_for_model(tmp_path / "bare")
+    assert cfg == DEFAULT_PROMPT_CONFIG and source.startswith("defaults")
+    # datasets written before stats.json had prompt_config: read from config
+    legacy = {"config": {"kind": "srl", "context_steps": 4, "max_observation_chars": 500, "max_prompt_tokens": None}}
+    from swe_srl.data.prompts import prompt_config_from_stats
+    assert prompt_config_from_stats(legacy, "old") == PromptConfig(context_steps=4, max_observation_chars=500)
+
+
+def test_prompt_config_rejects_unknown_keys_and_bad_orders():
+    from swe_srl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="x: context_step: Extra inputs"):
+        PromptConfig.from_dict({"context_step": 1}, "x")
+    with pytest.raises(ConfigError, match="truncation_order"):
+        PromptConfig.from_dict({"truncation_order": ["task", "task"]}, "x")
+    assert PromptConfig.model_fields["context_steps"].description  # documented fields

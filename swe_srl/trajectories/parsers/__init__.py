@@ -1,6 +1,7 @@
 """Log parsers: one module per agent-log family, found by short name.
 
-Every parser implements :class:`swe_srl.protocols.LogParser`:
+Every parser implements :class:`LogParser` (defined here, beside its
+implementations, and listed with the other seams in :mod:`swe_srl.protocols`):
 
 * ``detect(path, head) -> float`` scores how sure it is that the file is its
   format, from the path and the first bytes (``head``, up to 64 KiB); 0 means no.
@@ -16,11 +17,26 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol, runtime_checkable
 
 from swe_srl.errors import ParseError, UnknownFormatError
-from swe_srl.protocols import LogParser
 from swe_srl.trajectories.models import Trajectory
+
+
+@runtime_checkable
+class LogParser(Protocol):
+    """Turns one agent-log file into canonical trajectories."""
+
+    name: str
+
+    def detect(self, path: Path, head: bytes) -> float:
+        """Confidence in [0, 1] that ``path`` (first bytes ``head``) is this format."""
+        ...
+
+    def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
+        """Yield trajectories, and a ParseError for each record skipped."""
+        ...
+
 
 PARSERS: dict[str, str] = {
     "swe-agent": "swe_srl.trajectories.parsers.swe_agent:SweAgentParser",
