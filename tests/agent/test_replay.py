@@ -153,3 +153,95 @@ def test_replay_policy_answers_real_logs_step_by_step(samples_dir, sample):
             assert (parsed.tool, parsed.args) == (c.action.tool, c.action.args)
     assert answered[: len(traj.steps)] == [s.action for s in traj.steps]
     assert answered[-1].tool == "submit"
+
+
+# -- recorded format-error turns replay as format errors ----------------------------------------
+
+FORMAT_ERROR_SAMPLES = [  # mini-swe-agent runs with "EXACTLY ONE action ... found 2 actions" turns
+    "mini-swe-agent/v1.15-gemini3pro__django__django-13670.traj.json",
+    "mini-swe-agent/v1.15-gemini3pro__matplotlib__matplotlib-25287.traj.json",
+]
+
+
+class _RecordedSandbox:
+    """Answers every executed action with the next recorded observation (of the steps the
+    recorded agent executed) and remembers what it was asked to run."""
+
+    class config:
+        command_timeout = 60.0
+
+    def __init__(self, steps):
+        self.observations = [s.observation for s in steps if not s.meta.get("format_error")]
+        self.executed = []
+
+    def _answer(self, what):
+        from swe_srl.sandbox import CommandResult
+
+        self.executed.append(what)
+        i = len(self.executed) - 1
+        return CommandResult(output=self.observations[i] if i < len(self.observations) else "", exit_code=0)
+
+    def run(self, command, timeout=None):
+        return self._answer(command)
+
+    def execute(self, action):
+        return self._answer(action.render())
+
+    def diff(self):
+        return ""
+
+
+@pytest.mark.parametrize("sample", FORMAT_ERROR_SAMPLES)
+def test_recorded_format_error_turns_replay_as_format_errors(samples_dir, sample):
+    """The parser keeps a rejected turn's first block as its action (marked format_error);
+    the replay answers it as a format error, so the agent executes every command the
+    recorded agent executed, in order, and none it rejected."""
+    from swe_srl.agent.loop import Agent, AgentConfig
+    from swe_srl.trajectories.parsers import parse_file
+
+    [traj] = [t for t in parse_file(samples_dir / sample) if isinstance(t, Trajectory)]
+    rejected = [s for s in traj.steps if s.meta.get("format_error")]
+    assert len(rejected) == 1 and rejected[0].meta["actions_found"] == 2
+    episode = load_policy(f"replay:{samples_dir / sample}").for_task({"instance_id": traj.instance_id})
+    sandbox = _RecordedSandbox(traj.steps)
+    task = {"instance_id": traj.instance_id, "problem_statement": traj.problem_statement}
+    result = Agent(episode, sandbox, task, AgentConfig(max_steps=len(traj.steps) + 1)).run()
+    assert result.exit_reason == "submitted"
+    executed = [s for s in traj.steps if not s.meta.get("format_error") and s.action.tool != "submit"]
+    assert sandbox.executed == [s.action.args["command"] if s.action.tool == "bash" else s.action.render()
+                                for s in executed]
+    assert rejected[0].action.args["command"] not in sandbox.executed
+    [error] = result.trajectory.meta["format_errors"]
+    assert error["after_step"] == traj.steps.index(rejected[0])
+    assert error["reason"].startswith("recorded format error: 2 actions in one response")
+    assert "EXACTLY ONE action" in error["reason"]
+    assert [s.action for s in result.trajectory.steps] == [s.action for s in traj.steps if not s.meta.get("format_error")]
+
+
+def _mini_swe_agent_log_with_a_rejected_turn(task, patch):
+    """mini-swe-agent fixing the calc task, with a turn it rejected for holding two actions:
+    the first would leave a scratch file in the submission if it ran."""
+    log = _mini_swe_agent_log(task, patch)
+    two_blocks = {"role": "assistant", "content": (
+        "THOUGHT: Let me write a scratch script, then run it.\n\n```bash\ncat > scratch.py <<'EOF'\nprint('scratch')\nEOF\n```"
+        "\n\n```bash\npython scratch.py\n```")}
+    rejected = {"role": "user", "content": (
+        "Please always provide EXACTLY ONE action in triple backticks, found 2 actions.\n\n"
+        "Please format your action in triple backticks as shown in <response_example>.")}
+    log["messages"][4:4] = [two_blocks, rejected]
+    return log
+
+
+@pytest.mark.docker
+def test_replay_of_a_run_with_a_rejected_turn_reproduces_its_submission_byte_for_byte(calc_task, calc_image, tmp_path):
+    log = tmp_path / "calc.traj.json"
+    log.write_text(json.dumps(_mini_swe_agent_log_with_a_rejected_turn(calc_task, calc_task["patch"])))
+    summary = _replay([calc_task], log, tmp_path / "replay")
+    [pred] = [p for _, p in iter_jsonl(tmp_path / "replay" / "predictions.jsonl")]
+    assert pred["model_patch"] == calc_task["patch"]  # no scratch.py: the rejected turn never ran
+    assert summary["replay"]["matched"] == 1 and summary["format_errors"] == 1
+    [traj] = [t for _, t in iter_jsonl(tmp_path / "replay" / "trajectories.jsonl")]
+    assert traj["steps"][-1]["observation"] == calc_task["patch"]
+    report = json.loads((tmp_path / "replay" / "replay_report.json").read_text())["trajectories"][0]
+    assert report["format_errors_recorded"] == report["format_errors_replayed"] == 1
+    assert report["steps_recorded"] == report["steps_replayed"] == 3
