@@ -55,12 +55,23 @@ def greedy_validation(
     similarity: str = "difflib",
     compare: str = "canonical",
     accelerator=None,
+    rollouts=None,
+    step: int | None = None,
 ) -> dict[str, float]:
-    """Greedy responses to ``rows`` (``prompt`` chat, ``expert_action``) scored with the SRL reward."""
+    """Greedy responses to ``rows`` (``prompt`` chat, ``expert_action``) scored with the SRL reward.
+
+    With ``rollouts`` (a :class:`~swe_srl.train.rollout.VLLMRollouts`) the answers come from the
+    vLLM engine serving ``model``'s current adapter (single process); otherwise from ``model.generate``.
+    """
     import torch
 
     from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD, srl_reward
 
+    if rollouts is not None:
+        completions = rollouts.greedy(tokenizer, [r["prompt"] for r in rows], max_new_tokens=max_new_tokens,
+                                      model=model, step=step)
+        rewards = srl_reward(completions, [r["expert_action"] for r in rows], similarity=similarity, compare=compare)
+        return _validation_scores(rewards)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     mine = list(rows)[rank::world]
     rewards: list[float] = []
@@ -98,6 +109,12 @@ def greedy_validation(
 
         rewards = gather_object([rewards])
         rewards = [r for part in rewards for r in part]
+    return _validation_scores(rewards)
+
+
+def _validation_scores(rewards: list[float]) -> dict[str, float]:
+    from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD
+
     n = len(rewards)
     if not n:
         return {}
@@ -114,8 +131,9 @@ class ValidationCallback(TrainerCallback):
     """Greedy validation every ``every_steps`` optimizer steps and at the end."""
 
     def __init__(self, rows: Sequence[dict[str, Any]], *, every_steps: int, max_new_tokens: int, batch_size: int = 8,
-                 similarity: str = "difflib", compare: str = "canonical"):
+                 similarity: str = "difflib", compare: str = "canonical", rollouts=None):
         self.rows = list(rows)
+        self.rollouts = rollouts  # a VLLMRollouts: greedy answers from the vLLM engine
         self.every_steps = every_steps
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -125,7 +143,7 @@ class ValidationCallback(TrainerCallback):
         self.last_step = -1
         self.history: list[dict[str, float]] = []
 
-    def _run(self, state) -> bool:
+    def _run(self, state, *, log_now: bool = False) -> bool:
         if self.trainer is None or not self.rows or state.global_step == self.last_step:
             return False
         self.last_step = state.global_step
@@ -134,18 +152,25 @@ class ValidationCallback(TrainerCallback):
         scores = greedy_validation(
             model, trainer.processing_class, self.rows, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
             similarity=self.similarity, compare=self.compare, accelerator=trainer.accelerator,
+            rollouts=self.rollouts, step=int(state.global_step),
         )
         if not scores:
             return False
         self.history.append({"step": state.global_step, **scores})
         metrics = getattr(trainer, "_metrics", None)
-        if isinstance(metrics, dict) and "train" in metrics:
+        if isinstance(metrics, dict) and "train" in metrics and not log_now:
             # TRL trainers average and flush these with their own metrics at the next log.
             for k, v in scores.items():
                 metrics["train"][k].append(v)
             return True
         trainer.log(dict(scores))
         return False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # The starting point of the validation curve (step 0, or the step a resumed run starts from).
+        if self.every_steps and state.global_step < state.max_steps:
+            self._run(state, log_now=True)
+        return control
 
     def on_step_end(self, args, state, control, **kwargs):
         step = state.global_step

@@ -38,7 +38,8 @@ import yaml
 from swe_srl.errors import ConfigError
 
 METHODS = ("srl", "sft")
-TOP_KEYS = ("method", "model", "dataset", "output_dir", "lora", "srl", "validation")
+TOP_KEYS = ("method", "model", "dataset", "output_dir", "lora", "srl", "validation", "rollout")
+ROLLOUT_BACKENDS = ("trl", "vllm")
 
 # Paper defaults for SRL (applied unless the config sets the field).
 SRL_TRAINER_DEFAULTS: dict[str, Any] = {
@@ -84,6 +85,21 @@ class ValidationOptions:
 
 
 @dataclass
+class RolloutOptions:
+    """Where completions come from (SRL rollouts, and greedy validation for both methods)."""
+
+    backend: str = "trl"
+    """trl: TRL's own generation (transformers generate, or TRL's use_vllm on a GPU); vllm: a vLLM engine in
+    the training process that serves the current LoRA adapter each step (works on CPU; needs LoRA)."""
+    max_model_len: int | None = None
+    """Context of the vLLM engine (prompt + completion tokens); default: the model's."""
+    kv_cache_gb: float = 1.0
+    """KV-cache size of the vLLM engine on CPU (VLLM_CPU_KVCACHE_SPACE, GiB)."""
+    gpu_memory_utilization: float = 0.3
+    """Fraction of GPU memory the vLLM engine may take (GPU only)."""
+
+
+@dataclass
 class TrainConfig:
     method: str
     model: str
@@ -92,6 +108,7 @@ class TrainConfig:
     lora: dict[str, Any] | None = None
     srl: SrlOptions = field(default_factory=SrlOptions)
     validation: ValidationOptions = field(default_factory=ValidationOptions)
+    rollout: RolloutOptions = field(default_factory=RolloutOptions)
     trainer: dict[str, Any] = field(default_factory=dict)
     """GRPOConfig / SFTConfig fields (after defaults)."""
     source: str = "<config>"
@@ -100,7 +117,7 @@ class TrainConfig:
         return {
             "method": self.method, "model": self.model, "dataset": self.dataset, "output_dir": self.output_dir,
             "lora": self.lora, "srl": dataclasses.asdict(self.srl), "validation": dataclasses.asdict(self.validation),
-            **self.trainer,
+            "rollout": dataclasses.asdict(self.rollout), **self.trainer,
         }
 
     def trainer_config_class(self):
@@ -346,6 +363,13 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir
     if srl.compare not in COMPARE_MODES:
         raise ConfigError(f"{source}: srl.compare: expected one of {', '.join(COMPARE_MODES)}, got {srl.compare!r}")
     validation = _dataclass_section(ValidationOptions, data.get("validation"), f"{source}: validation")
+    rollout = _dataclass_section(RolloutOptions, data.get("rollout"), f"{source}: rollout")
+    if rollout.backend not in ROLLOUT_BACKENDS:
+        raise ConfigError(f"{source}: rollout.backend: expected one of {', '.join(ROLLOUT_BACKENDS)}, got {rollout.backend!r}")
+    if rollout.backend == "vllm" and lora is None:
+        raise ConfigError(f"{source}: rollout.backend=vllm needs LoRA (lora: {{r: ...}}): vLLM's CPU backend cannot reload full weights each step")
+    if rollout.backend == "vllm" and trainer.get("use_vllm"):
+        raise ConfigError(f"{source}: use_vllm (TRL's engine) and rollout.backend=vllm (this project's) exclude each other; choose one")
 
     def resolve(p: str) -> str:
         return str(Path(str(p)).expanduser().absolute())
@@ -358,6 +382,7 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir
         lora=dict(lora) if lora is not None else None,
         srl=srl,
         validation=validation,
+        rollout=rollout,
         trainer=trainer,
         source=source,
     )

@@ -163,7 +163,7 @@ def load_start_model(cfg: TrainConfig, base: Path, adapter: Path | None) -> Path
 
 
 def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks, *, model: str,
-                      reward_funcs: list | None = None):
+                      reward_funcs: list | None = None, rollouts=None):
     from swe_srl.rewards.reward import make_srl_reward
     from swe_srl.train.grpo import SRLGRPOTrainer
 
@@ -179,7 +179,36 @@ def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callback
         callbacks=callbacks,
         epsilon=cfg.srl.epsilon,
         max_refill_rounds=cfg.srl.max_refill_rounds,
+        rollout_func=rollouts.rollout_func if rollouts is not None else None,
     )
+
+
+def start_rollouts(cfg: TrainConfig, model: str):
+    """The vLLM engine of ``rollout.backend: vllm`` (None for ``trl``), serving adapters on ``model``."""
+    if cfg.rollout.backend != "vllm":
+        return None
+    from swe_srl.train.rollout import VLLMRollouts, adapter_rank
+
+    return VLLMRollouts(
+        model, lora_rank=adapter_rank(cfg.lora), work_dir=Path(cfg.output_dir) / "rollout_adapters",
+        max_model_len=cfg.rollout.max_model_len, kv_cache_gb=cfg.rollout.kv_cache_gb,
+        gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=int(cfg.trainer.get("seed", 42)),
+    )
+
+
+def _record_prompt_config(cfg: TrainConfig) -> None:
+    """``output_dir/prompt_config.json``: the prompt contract of the dataset trained on (from its
+    ``stats.json``), so agents built on this model are asked in the form it was trained on."""
+    from swe_srl.io import write_json
+
+    stats_path = Path(cfg.dataset) / "stats.json"
+    try:
+        stats = json.loads(stats_path.read_text())
+    except (OSError, ValueError):
+        return
+    prompt = stats.get("prompt_config") if isinstance(stats, dict) else None
+    if isinstance(prompt, dict):
+        write_json(Path(cfg.output_dir) / "prompt_config.json", {**prompt, "source": str(stats_path)})
 
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
@@ -197,6 +226,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
 
     from swe_srl.io import write_json
     from swe_srl.train.callbacks import MetricsJsonlCallback, ValidationCallback, make_plots, read_metrics
+    from swe_srl.train.rollout import describe as describe_rollouts
 
     out = Path(cfg.output_dir)
     base, adapter = resolve_start(cfg)
@@ -217,6 +247,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         tokenizer.padding_side = "left"
 
     args = cfg.build_trainer_args()
+    rollouts = start_rollouts(cfg, model)
     callbacks: list = [MetricsJsonlCallback(out / "metrics.jsonl")]
     validation = None
     if val_ds is not None and cfg.validation.every_steps and len(val_ds):
@@ -227,12 +258,14 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         validation = ValidationCallback(
             rows, every_steps=cfg.validation.every_steps, max_new_tokens=int(max_new),
             batch_size=cfg.validation.batch_size, similarity=cfg.srl.similarity, compare=cfg.srl.compare,
+            rollouts=rollouts,
         )
         callbacks.append(validation)
     callbacks += list(extra_callbacks or [])
 
     if cfg.method == "srl":
-        trainer = build_srl_trainer(cfg, args, tokenizer, train_ds, callbacks, model=model, reward_funcs=reward_funcs)
+        trainer = build_srl_trainer(cfg, args, tokenizer, train_ds, callbacks, model=model, reward_funcs=reward_funcs,
+                                    rollouts=rollouts)
     else:
         from swe_srl.train.sft import build_sft_trainer
 
@@ -242,10 +275,15 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
 
     if trainer.accelerator.is_main_process:
         _write_config(cfg)
+        _record_prompt_config(cfg)
         if resume and checkpoint is not None:
             _truncate_metrics(out / "metrics.jsonl", int(checkpoint.name.split("-")[-1]))
     t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if (resume and checkpoint) else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if (resume and checkpoint) else None)
+    finally:
+        if rollouts is not None:
+            rollouts.close()
     wall = time.perf_counter() - t0
 
     is_peft = cfg.lora is not None
@@ -275,6 +313,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
             "plots": [str(p) for p in plots],
             "last_logged": last_train,
             "validation": validation.history if validation else [],
+            "rollout": describe_rollouts(rollouts),
         }
         if cfg.method == "srl" and hasattr(trainer, "dynamic_sampling_history"):
             hist = trainer.dynamic_sampling_history

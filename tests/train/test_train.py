@@ -387,3 +387,35 @@ def test_filler_groups_get_zero_advantage(tiny_model, tmp_path):
     assert h["unfilled"] == 2 and h["dropped_total"] == 4
     assert seen["raw"].abs().max() > 0.5  # TRL's normalisation turned a 1e-3 spread into ~0.74
     assert seen["adv"].abs().max() == 0.0
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_srl_with_vllm_rollouts_learns_from_the_served_adapter(sft_model, datasets_dir, tmp_path):
+    """``rollout.backend: vllm``: rollouts and validation come from a vLLM engine that serves the
+    current LoRA adapter each step (CPU), and the policy still learns the fixed expert action."""
+    from swe_srl.train.config import config_from_dict
+    from swe_srl.train.runner import run_training
+
+    out = tmp_path / "vllm"
+    cfg = config_from_dict({
+        "method": "srl", "model": str(sft_model / "model"), "dataset": str(datasets_dir / "target"), "output_dir": str(out),
+        "lora": {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"},
+        "srl": {"epsilon": 1e-6, "max_refill_rounds": 1}, "validation": {"every_steps": 10, "max_samples": 4, "max_new_tokens": 32},
+        "rollout": {"backend": "vllm", "max_model_len": 1024},
+        "num_generations": 8, "per_device_train_batch_size": 32, "max_completion_length": 32,
+        "learning_rate": 3e-3, "lr_scheduler_type": "constant", "max_steps": 20, "save_strategy": "no",
+        "use_cpu": True, "seed": 0, "disable_tqdm": True,
+    })
+    summary, _ = run_training(cfg)
+    assert summary["rollout"]["backend"] == "vllm"
+    assert summary["rollout"]["calls"] >= 20 + 2  # one call per generation batch, plus validation at steps 0 and 20
+    # one adapter folder per optimizer step was served; only the last few are kept on disk
+    kept = sorted(p.name for p in (out / "rollout_adapters").iterdir())
+    assert kept and all(name.startswith("step-") for name in kept) and len(kept) <= 2
+    rewards = [r["reward"] for r in metrics(out) if "reward" in r]
+    first, last = statistics.mean(rewards[:5]), statistics.mean(rewards[-5:])
+    print(f"vllm rollouts: train reward first5 {first:.3f} last5 {last:.3f}; validation {summary['validation']}")
+    assert last > first + 0.03
+    val = summary["validation"]
+    assert [v["step"] for v in val] == [0, 10, 20]
