@@ -18,21 +18,28 @@ Examples:
   swe-srl eval --tasks tasks.jsonl --predictions gold --run-id check
 
   swe-srl eval --tasks tasks.jsonl --predictions out/predictions.jsonl --run-id exp1 --workers 2
+
+  swe-srl eval --tasks SWE-bench_Lite/ --split test --predictions preds.jsonl --run-id lite --repos-dir repos/
+
+  swe-srl eval --tasks dev.jsonl --predictions gold --run-id ok --instance-ids-file runs/validate-dev/validation.json
 """
 
 
 def register(app: typer.Typer) -> None:
     @app.command("eval", help=HELP)
     def eval_(
-        tasks_file: Path = typer.Option(..., "--tasks", help="Tasks (JSON, JSONL, parquet) or a hub dataset name."),
+        tasks_file: Path = typer.Option(..., "--tasks", help="Tasks or a SWE-bench dataset: JSON, JSONL, parquet, a dataset folder (save_to_disk or the hub's parquet layout), or a hub name."),
         predictions: str = typer.Option(..., "--predictions", help="Predictions file (SWE-bench format), or gold, or empty."),
         run_id: str = typer.Option(..., "--run-id", help="Name of this run (DIR defaults to runs/<run-id>)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/<run-id>)."),
         workers: int = typer.Option(1, "--workers", min=1, help="Instances evaluated at once."),
         timeout: float = typer.Option(1800.0, "--timeout", help="Seconds the tests of one instance may take."),
-        repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Repository mirrors named owner__name."),
+        repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="DIR/<owner>__<name> is a git repository, bare or not (default: a cache of bare mirrors cloned from the public URL)."),
         specs_dir: Optional[Path] = typer.Option(None, "--specs-dir", help="Environment specs (default sandboxes/specs)."),
-        instance_ids: Optional[str] = typer.Option(None, "--instance-ids", help="Comma-separated subset of instances."),
+        instance_ids: Optional[list[str]] = typer.Option(None, "--instance-ids", help="Instances to run (repeatable, or comma-separated)."),
+        instance_ids_file: Optional[Path] = typer.Option(None, "--instance-ids-file", help="Ids to run: one per line, a JSON list, or a `tasks validate` validation.json (its valid ids)."),
+        split: Optional[str] = typer.Option(None, "--split", help="Split of a dataset folder or hub dataset (default test, or the only one)."),
+        pull: Optional[bool] = typer.Option(None, "--pull/--no-pull", help="Pull a row's official image when it is not present (default: try once, then stop trying)."),
         rewrite_reports: bool = typer.Option(False, "--rewrite-reports", help="Regrade saved logs (no containers)."),
     ) -> None:
         """Grade predictions with the SWE-bench-style harness."""
@@ -45,8 +52,13 @@ def register(app: typer.Typer) -> None:
 
         if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
             raise SweSrlError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only")
-        ids = [i.strip() for i in instance_ids.split(",") if i.strip()] if instance_ids else None
-        tasks = load_tasks(str(tasks_file), instance_ids=ids)
+        ids = [i.strip() for v in instance_ids or [] for i in v.split(",") if i.strip()] or None
+        if instance_ids_file is not None:
+            from swe_srl.tasks.loading import read_id_filter
+
+            listed = read_id_filter(instance_ids_file)
+            ids = [i for i in ids if i in set(listed)] if ids else listed
+        tasks = load_tasks(str(tasks_file), instance_ids=ids, split=split, strict_ids=instance_ids_file is None)
         if not tasks:
             raise SweSrlError(f"{tasks_file}: no task instances" + (" with those --instance-ids" if ids else ""))
         preds = load_predictions(predictions, tasks)
@@ -57,9 +69,10 @@ def register(app: typer.Typer) -> None:
         if not rewrite_reports:
             from swe_srl.harness.run import check_tasks
 
-            check_tasks([t for t in tasks if t["instance_id"] in preds], specs_dir, repos_dir)
+            check_tasks([t for t in tasks if t["instance_id"] in preds], specs_dir, repos_dir, pull=pull)
         out_dir = out or Path("runs") / run_id
-        config = EvalConfig(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir, repos_dir=repos_dir)
+        config = EvalConfig(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir, repos_dir=repos_dir,
+                            pull=pull)
         counts = {"done": 0, "resolved": 0, "errors": 0, "skipped": 0}
         with progress() as bar:
             job = bar.add_task("eval", total=len(preds), status="")

@@ -1,4 +1,4 @@
-"""`swe-srl tasks`: task instances: synthesize | validate (issue 4)."""
+"""`swe-srl tasks`: task instances: synthesize | validate | specs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ Examples:
   swe-srl tasks synthesize --repo ~/src/myproject --out tasks.jsonl --max 5
 
   swe-srl tasks validate tasks.jsonl --repeat 2
+
+  swe-srl tasks specs dev.jsonl --out dev-specs.json
+
+  swe-srl tasks validate dev.jsonl --repos-dir repos/ --repeat 2 --out runs/validate-dev
+
+  swe-srl eval --tasks dev.jsonl --instance-ids-file runs/validate-dev/validation.json --predictions p.jsonl --run-id x
 """
 
 
@@ -97,25 +103,35 @@ def register(app: typer.Typer) -> None:
 
     @tasks_app.command("validate")
     def validate(
-        tasks_file: Path = typer.Argument(..., help="Tasks (JSON, JSONL or parquet)."),
+        tasks_file: Path = typer.Argument(..., help="Tasks or a SWE-bench dataset (JSON, JSONL, parquet, a dataset folder)."),
         repeat: int = typer.Option(1, "--repeat", min=1, help="Gold runs per instance (>1 flags flaky tests)."),
+        split: Optional[str] = typer.Option(None, "--split", help="Split of a dataset folder (default test, or the only one)."),
+        instance_ids: Optional[list[str]] = typer.Option(None, "--instance-ids", help="Instances to validate (repeatable, or comma-separated)."),
+        instance_ids_file: Optional[Path] = typer.Option(None, "--instance-ids-file", help="Ids: one per line, a JSON list, or an earlier validation.json."),
+        pull: Optional[bool] = typer.Option(None, "--pull/--no-pull", help="Pull a row's official image when absent (default: try once)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for the runs and validation.json (default runs/validate-<name>)."),
         workers: int = typer.Option(1, "--workers", min=1),
         timeout: float = typer.Option(1800.0, "--timeout", help="Seconds per test run."),
-        repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Mirrors named owner__name."),
+        repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="DIR/<owner>__<name>: a git repository, bare or not."),
         specs_dir: Optional[Path] = typer.Option(None, "--specs-dir", help="Environment specs (default sandboxes/specs)."),
         write_valid: Optional[Path] = typer.Option(None, "--write-valid", help="Also write the valid tasks to this JSONL."),
     ) -> None:
         """Run gold (N times) and empty patches; write the verdict per instance."""
-        from swe_srl.cli.common import progress, summary
+        from swe_srl.cli.common import console, progress, summary
         from swe_srl.io import write_jsonl
         from swe_srl.tasks.loading import load_tasks
         from swe_srl.tasks.validate import VALIDATION, validate_tasks
 
         from swe_srl.harness.run import check_tasks
 
-        tasks = load_tasks(tasks_file)
-        check_tasks(tasks, specs_dir, repos_dir)
+        from swe_srl.tasks.loading import read_id_filter
+
+        ids = [i.strip() for v in instance_ids or [] for i in v.split(",") if i.strip()] or None
+        if instance_ids_file is not None:
+            listed = read_id_filter(instance_ids_file)
+            ids = [i for i in ids if i in set(listed)] if ids else listed
+        tasks = load_tasks(tasks_file, instance_ids=ids, split=split, strict_ids=instance_ids_file is None)
+        check_tasks(tasks, specs_dir, repos_dir, pull=pull)
         out_dir = out or Path("runs") / f"validate-{tasks_file.stem}"
         total = len(tasks) * (repeat + 1)
         with progress() as bar:
@@ -127,12 +143,77 @@ def register(app: typer.Typer) -> None:
                 bar.update(job, completed=done["n"], status=f"{phase}: {iid[:40]} {verdict.get('status')}")
 
             report = validate_tasks(tasks, out_dir, repeat=repeat, workers=workers, timeout=timeout,
-                                    specs_dir=specs_dir, repos_dir=repos_dir, on_result=on_result)
+                                    specs_dir=specs_dir, repos_dir=repos_dir, on_result=on_result, pull=pull)
         if write_valid:
             valid = set(report["valid_ids"])
             write_jsonl(write_valid, [t for t in tasks if t["instance_id"] in valid])
+        instances = report["instances"]
+        bad = [(iid, v) for iid, v in sorted(instances.items()) if v["verdict"] != "valid"]
+        for iid, v in bad[:20]:
+            console.print(f"[yellow]{v['verdict']}[/] {iid}: {_why(v)}")
+        if len(bad) > 20:
+            console.print(f"... and {len(bad) - 20} more in {out_dir / VALIDATION}")
         summary("tasks validate", [
             ("instances", report["total"]), ("gold runs each", repeat),
             *[(k, v) for k, v in sorted(report["counts"].items())],
             ("verdicts", out_dir / VALIDATION), *([("valid tasks", write_valid)] if write_valid else []),
         ])
+
+
+    @tasks_app.command("specs")
+    def specs(
+        dataset: Path = typer.Argument(..., help="A SWE-bench dataset (JSON, JSONL, parquet, a dataset folder) or tasks."),
+        out: Path = typer.Option(..., "--out", help="JSON file to write: every row's derived spec and route, and a summary per (repo, version)."),
+        split: Optional[str] = typer.Option(None, "--split", help="Split of a dataset folder (default test, or the only one)."),
+        specs_dir: Optional[Path] = typer.Option(None, "--specs-dir", help="Environment specs (default sandboxes/specs)."),
+        check_images: bool = typer.Option(True, "--check-images/--no-check-images", help="Ask Docker whether each row's official image is present (no pulls)."),
+    ) -> None:
+        """The environment every row gets (inline spec | official image | derived from SWE-bench's tables), or why none."""
+        from swe_srl import __version__
+        from swe_srl.cli.common import console, summary
+        from swe_srl.errors import SweSrlError
+        from swe_srl.harness.environment import image_checker, specs_report
+        from swe_srl.io import write_json
+        from swe_srl.tasks.loading import load_tasks
+
+        tasks = load_tasks(dataset, split=split)
+        checker = None
+        if check_images and any(t.get("image") for t in tasks):
+            try:
+                checker = image_checker(False)
+                checker("swe-srl/none:probe")  # fails fast when no engine answers
+            except SweSrlError as e:
+                console.print(f"[yellow]not checking official images[/]: {e}")
+                checker = None
+        report = specs_report(tasks, specs_dir, image_available=checker)
+        report.update({"dataset": str(dataset), "split": split, "images_checked": checker is not None,
+                       "format": "swe-srl/specs/1", "swe_srl_version": __version__})
+        write_json(out, report)
+        rows = []
+        for g in report["summary"]:
+            why = "; ".join(f"{n}x {r}" for r, n in sorted(g["cannot_derive"].items(), key=lambda kv: -kv[1]))
+            rows.append((f"{g['repo']} {g['version']}",
+                         f"{g['instances']} rows: derived {g['derived']}, needs image {g['needs_image']}"
+                         + (f" · cannot derive: {why}" if why else "")))
+        summary("tasks specs", [
+            ("rows", report["total"]),
+            ("routes", ", ".join(f"{k} {v}" for k, v in sorted(report["by_route"].items()))),
+            ("derived specs", report["derived"]),
+            ("SWE-bench tables", f"swebench {report['tables']['release']} ({report['tables']['source']})"),
+            *rows[:30],
+            *([("...", f"{len(rows) - 30} more (repo, version) groups in the file")] if len(rows) > 30 else []),
+            ("written", out),
+        ])
+
+
+def _why(verdict: dict) -> str:
+    """One line on why a validation verdict is not ``valid``."""
+    if verdict.get("errors"):
+        return str(verdict["errors"][0]).splitlines()[0][:160]
+    if verdict.get("flaky_tests"):
+        return "tests that changed outcome between gold runs: " + ", ".join(verdict["flaky_tests"][:3])
+    if verdict.get("gold_failures"):
+        return "gold run failed: " + ", ".join(verdict["gold_failures"][:3])
+    if verdict.get("f2p_passing_without_fix"):
+        return "FAIL_TO_PASS passing without the fix: " + ", ".join(verdict["f2p_passing_without_fix"][:3])
+    return verdict.get("verdict", "")

@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 from swe_srl.errors import SweSrlError
 from swe_srl.harness import eval_script as es
+from swe_srl.harness import official
+from swe_srl.harness.environment import ROUTE_IMAGE, environment_for, image_checker
 from swe_srl.harness.grading import APPLY_PATCH_FAIL, TESTS_TIMEOUT, grade
 from swe_srl.harness.report import (
     EVAL_SCRIPT, PATCH, REPORT, STATUS_INFRA, STATUS_PATCH_FAILED, STATUS_RESOLVED, STATUS_TIMEOUT,
@@ -51,6 +53,8 @@ class EvalConfig:
     repos_dir: Path | None = None
     cpus: float = 1.0
     memory: str = "4g"
+    pull: bool | None = None
+    """Pull a row's official image when absent: True, False, or None (try, stop after a failure)."""
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -67,9 +71,7 @@ def _status(verdict: dict[str, Any], log: str) -> str:
 
 
 def _log_parser(task: dict[str, Any], specs_dir: Path | None) -> str:
-    from swe_srl.sandbox import EnvSpec
-
-    return EnvSpec.for_task(task, specs_dir).log_parser
+    return environment_for(task, specs_dir).log_parser
 
 
 def grade_log(task: dict[str, Any], log: str, *, log_parser: str, model_patch: str | None) -> dict[str, Any]:
@@ -108,19 +110,27 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
         write_json(inst_dir / REPORT, {iid: verdict})
         return verdict
     try:
-        spec = EnvSpec.for_task(task, config.specs_dir)
-        repo_path = resolve_repo_path(task, config.repos_dir)
-        name = str(task.get("repo") or iid).split("/")[-1]
-        t = time.monotonic()
-        image = build_env_image(spec, repo_path, task["base_commit"], name=name)
-        timings["image_s"] = round(time.monotonic() - t, 3)
+        env = environment_for(task, config.specs_dir, image_available=image_checker(config.pull))
+        base["environment"] = env.route
+        if env.route == ROUTE_IMAGE:  # the row's official image, graded by the row's eval script
+            image = env.image
+            script = official.official_eval_script(task)
+            sandbox_config = official.official_sandbox_config(timeout=config.timeout, cpus=config.cpus,
+                                                              memory=config.memory)
+        else:
+            spec = env.spec
+            repo_path = resolve_repo_path(task, config.repos_dir)
+            name = str(task.get("repo") or iid).split("/")[-1]
+            t = time.monotonic()
+            image = build_env_image(spec, repo_path, task["base_commit"], name=name)
+            timings["image_s"] = round(time.monotonic() - t, 3)
+            script = es.eval_script(task, spec.test_cmd)
+            sandbox_config = SandboxConfig(network=spec.network, command_timeout=config.timeout, cpus=config.cpus,
+                                           memory=config.memory)
     except SweSrlError as e:
         return infra("image_build", e)
 
-    script = es.eval_script(task, spec.test_cmd)
     _write_text(inst_dir / EVAL_SCRIPT, script)
-    sandbox_config = SandboxConfig(network=spec.network, command_timeout=config.timeout, cpus=config.cpus,
-                                   memory=config.memory)
     log_parts: list[str] = []
     apply_method = None
     if stop is not None and stop.is_set():
@@ -162,8 +172,8 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
         return infra("sandbox", e)
     log = "".join(log_parts)
     _write_text(inst_dir / TEST_OUTPUT, log)
-    verdict = grade_log(task, log, log_parser=spec.log_parser, model_patch=patch)
-    verdict.update(base)
+    verdict = grade_log(task, log, log_parser=env.log_parser, model_patch=patch)
+    verdict.update(base, log_parser=env.log_parser)
     verdict["apply_method"] = apply_method
     verdict["duration_s"] = round(time.monotonic() - t0, 3)
     verdict["timings"] = timings
@@ -187,8 +197,9 @@ def regrade_instance(task: dict[str, Any], out_dir: Path, *, specs_dir: Path | N
     else:
         patch = patch_path.read_text() if patch_path.is_file() else ""
     log = log_path.read_text(errors="replace")
-    verdict = grade_log(task, log, log_parser=_log_parser(task, specs_dir), model_patch=patch)
-    for key in ("model_name_or_path", "run_id", "apply_method", "duration_s", "timings"):
+    parser = old.get("log_parser") or _log_parser(task, specs_dir)
+    verdict = grade_log(task, log, log_parser=parser, model_patch=patch)
+    for key in ("model_name_or_path", "run_id", "apply_method", "duration_s", "timings", "environment", "log_parser"):
         if key in old:
             verdict[key] = old[key]
     verdict["regraded"] = True
@@ -196,17 +207,19 @@ def regrade_instance(task: dict[str, Any], out_dir: Path, *, specs_dir: Path | N
     return verdict
 
 
-def check_tasks(tasks: list[dict[str, Any]], specs_dir: Path | None = None, repos_dir: Path | None = None) -> None:
+def check_tasks(tasks: list[dict[str, Any]], specs_dir: Path | None = None, repos_dir: Path | None = None, *,
+                pull: bool | None = None) -> None:
     """Fail early, with one line, on a task whose environment spec or repository
     cannot be found (a user error, not an infrastructure failure)."""
-    from swe_srl.sandbox import EnvSpec
     from swe_srl.harness.log_parsers import canonical_name
     from swe_srl.tasks import resolve_repo_path
 
+    check = image_checker(pull)
     for task in tasks:
-        spec = EnvSpec.for_task(task, specs_dir)
-        canonical_name(spec.log_parser)
-        resolve_repo_path(task, repos_dir)
+        env = environment_for(task, specs_dir, image_available=check)
+        canonical_name(env.log_parser)
+        if env.needs_repository:
+            resolve_repo_path(task, repos_dir)
 
 
 Callback = Callable[[str, dict[str, Any], bool], None]

@@ -254,6 +254,23 @@ def resolve_base_image(spec: EnvSpec, *, log: Log = _quiet) -> str:
     return spec.base_image
 
 
+def image_present_or_pulled(name: str, *, pull: bool) -> tuple[bool, bool]:
+    """``(usable, pull_failed)`` for an image someone else publishes (an official SWE-bench
+    image): present locally, else pulled when ``pull``."""
+    import docker
+
+    client = docker_client()
+    if find_image(client, name) is not None:
+        return True, False
+    if not pull:
+        return False, False
+    try:
+        client.images.pull(name)
+    except docker.errors.DockerException:
+        return False, True
+    return True, False
+
+
 # --------------------------------------------------------------------------- wheelhouse
 def _glibc_of(release: str) -> str:
     return {"bullseye": "2_31", "bookworm": "2_36", "trixie": "2_41"}.get(release, "2_17")
@@ -269,12 +286,15 @@ def requirements(spec: EnvSpec) -> list[str]:
     return reqs
 
 
-def build_wheelhouse(spec: EnvSpec, base_image: str, *, log: Log = _quiet) -> Path:
-    """A folder of wheels for ``spec``'s requirements on the target Python (cached)."""
+def build_wheelhouse(spec: EnvSpec, base_image: str, *, log: Log = _quiet, pins: list[str] | None = None) -> Path:
+    """A folder of wheels for ``spec``'s requirements on the target Python (cached).
+
+    ``pins``: a resolved closure (:func:`resolve_pins`) built as it is (``--no-deps``)
+    instead of the spec's requirements."""
     client = docker_client()
     base_id = client.images.get(base_image).id
-    reqs = requirements(spec)
-    key = sha256(RECIPE_VERSION, "wheelhouse-2", base_id, reqs)[:16]
+    reqs = list(pins) if pins is not None else requirements(spec)
+    key = sha256(RECIPE_VERSION, "wheelhouse-2", base_id, reqs, pins is not None)[:16]
     out = cache_dir() / "wheelhouses" / key
     if (out / ".complete").is_file():
         return out
@@ -284,10 +304,11 @@ def build_wheelhouse(spec: EnvSpec, base_image: str, *, log: Log = _quiet) -> Pa
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=out.parent if out.parent.exists() else None))
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if not _download_on_host(spec, reqs, tmp, log):
+            flags = ["--no-deps"] if pins is not None else []
+            if not _download_on_host(spec, [*flags, *reqs], tmp, log):
                 for p in tmp.glob("*"):
                     p.unlink()
-                _build_in_container(client, base_image, reqs, tmp, log)
+                _build_in_container(client, base_image, [*flags, *reqs], tmp, log)
             (tmp / ".complete").write_text(json.dumps({"requirements": reqs, "base_image": base_image}))
             if out.exists():
                 shutil.rmtree(out)
@@ -336,17 +357,27 @@ chown -R "$OWNER" /wheelhouse
 
 def _build_in_container(client: Any, base_image: str, reqs: list[str], dest: Path, log: Log) -> None:
     """``pip wheel`` in a throw-away container of ``base_image`` (network + host CA bundle, this step only)."""
+    log(f"pip wheel in a throw-away {base_image} container: {' '.join(reqs)}")
+    _run_builder(client, base_image, BUILDER_SCRIPT, reqs, {str(dest): "/wheelhouse"}, {},
+                 f"building wheels for {' '.join(reqs)}")
+
+
+def _run_builder(client: Any, base_image: str, script: str, args: list[str], mounts: dict[str, str],
+                 env: dict[str, str], what: str, *, read_only: dict[str, str] | None = None) -> str:
+    """Run ``script`` as root in a throw-away container of ``base_image`` with the network and the
+    host's CA bundle (this step only); ``mounts`` host -> container paths, read-write. Returns its log."""
     import docker
 
-    volumes = {str(dest): {"bind": "/wheelhouse", "mode": "rw"}}
-    env = {"OWNER": f"{os.getuid()}:{os.getgid()}", "PIP_DEFAULT_TIMEOUT": "120"}
+    volumes = {host: {"bind": inside, "mode": "rw"} for host, inside in mounts.items()}
+    for host, inside in (read_only or {}).items():
+        volumes[host] = {"bind": inside, "mode": "ro"}
+    env = {"OWNER": f"{os.getuid()}:{os.getgid()}", "PIP_DEFAULT_TIMEOUT": "120", **env}
     if os.path.isfile(CA_BUNDLE):
         volumes[CA_BUNDLE] = {"bind": "/etc/ssl/certs/ca-certificates.crt", "mode": "ro"}
         env.update({"PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
                     "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"})
-    log(f"pip wheel in a throw-away {base_image} container: {' '.join(reqs)}")
     container = client.containers.create(
-        base_image, ["bash", "-c", BUILDER_SCRIPT, "builder", *reqs], user="0", environment=env,
+        base_image, ["bash", "-c", script, "builder", *args], user="0", environment=env,
         volumes=volumes, labels={LABEL_MANAGED: "true", LABEL_KIND: "builder", LABEL_OWNER: owner_label()},
         network_mode="bridge",
     )
@@ -356,10 +387,126 @@ def _build_in_container(client: Any, base_image: str, reqs: list[str], dest: Pat
         logs = container.logs().decode("utf-8", "replace")
         if status.get("StatusCode") != 0:
             tail = "\n".join(logs.strip().splitlines()[-15:])
-            raise SandboxError(f"building wheels for {' '.join(reqs)} failed:\n{tail}")
+            raise SandboxError(f"{what} failed:\n{tail}")
+        return logs
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
+
+
+# --------------------------------------------------------------------------- resolution as of a date
+RESOLVER_SCRIPT = r"""
+set -eu
+cd /work
+args=(--quiet --no-header --no-annotate --python "$(command -v python3)" -o /work/pins.txt)
+if [ -n "$EXCLUDE_NEWER" ]; then args+=(--exclude-newer "$EXCLUDE_NEWER"); fi
+uv pip compile "${args[@]}" /work/requirements.in
+chown -R "$OWNER" /work
+"""
+
+
+def needs_resolution(spec: EnvSpec) -> bool:
+    """Whether ``spec``'s requirements are resolved (as of a date, with the repository's own)."""
+    return bool(spec.exclude_newer or spec.repo_requirements)
+
+
+def _uv_binary() -> str:
+    try:
+        import uv
+
+        return uv.find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found:
+            return found
+    raise SandboxError("resolving requirements as of a date needs uv (pip install uv)")
+
+
+def _project_build_requirements(root: Path) -> list[str]:
+    """What building the project at ``root`` needs beside setuptools and wheel:
+    ``[build-system] requires`` of pyproject.toml and ``setup_requires`` of setup.cfg."""
+    import configparser
+    import tomllib
+
+    out: list[str] = []
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(errors="replace"))
+            out += [r for r in (data.get("build-system") or {}).get("requires") or [] if isinstance(r, str)]
+        except tomllib.TOMLDecodeError:
+            pass
+    cfg = root / "setup.cfg"
+    if cfg.is_file():
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(cfg.read_text(errors="replace"))
+            raw = parser.get("options", "setup_requires", fallback="")
+            out += [line.strip() for line in raw.splitlines() if line.strip() and not line.strip().startswith("#")]
+        except configparser.Error:
+            pass
+    return out
+
+
+def _resolver_input(spec: EnvSpec, root: Path) -> list[str]:
+    """The lines of ``requirements.in`` for ``spec`` with the repository snapshot at ``root``
+    (mounted at /repo in the resolver)."""
+    lines = list(requirements(spec))
+    for item in spec.repo_requirements:
+        if item == "." or item.startswith(".["):
+            lines.append("/repo" + item[1:])
+            lines += _project_build_requirements(root)
+            continue
+        choices = [c.strip() for c in item.split("|") if c.strip()]
+        found = next((c for c in choices if (root / c).is_file()), None)
+        if found is None:
+            raise SandboxError(f"repository requirements {item!r}: no such file at the base commit")
+        lines.append(f"-r /repo/{found}")
+    return list(dict.fromkeys(lines))
+
+
+def resolve_pins(spec: EnvSpec, base_image: str, repo_path: str | Path, commit: str, *,
+                 log: Log = _quiet) -> list[str]:
+    """The full set of ``name==version`` pins for ``spec`` on its target Python: its packages and the
+    repository's own requirements at ``commit``, resolved by ``uv pip compile`` in a throw-away
+    container of ``base_image`` as of ``spec.exclude_newer`` (cached)."""
+    client = docker_client()
+    base_id = client.images.get(base_image).id
+    key = sha256(RECIPE_VERSION, "pins-2", base_id, requirements(spec), spec.repo_requirements,
+                 spec.exclude_newer, commit if spec.repo_requirements else None)[:16]
+    out = cache_dir() / "pins" / f"{key}.txt"
+    if out.is_file():
+        return out.read_text().split()
+    with file_lock(f"pins-{key}"):
+        if out.is_file():
+            return out.read_text().split()
+        with tempfile.TemporaryDirectory(prefix="swe-srl-resolve-") as tmp:
+            work, repo = Path(tmp) / "work", Path(tmp) / "repo"
+            work.mkdir()
+            repo.mkdir()
+            if spec.repo_requirements:  # a checkout with its history: versions may come from git (setuptools_scm)
+                repo.rmdir()
+                _git(["clone", "-q", "--no-checkout", str(repo_path), str(repo)])
+                _git(["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", commit], cwd=repo)
+            lines = _resolver_input(spec, repo)
+            (work / "requirements.in").write_text("\n".join(lines) + "\n")
+            log(f"uv pip compile (Python {spec.python}, as of {spec.exclude_newer or 'today'}): {' '.join(lines)}")
+            _run_builder(client, base_image, RESOLVER_SCRIPT, [], {str(work): "/work", str(repo): "/repo"},
+                         {"EXCLUDE_NEWER": spec.exclude_newer or "", "UV_NATIVE_TLS": "1",
+                          "UV_PYTHON_DOWNLOADS": "never"},
+                         f"resolving {' '.join(lines)} as of {spec.exclude_newer or 'today'}",
+                         read_only={_uv_binary(): "/usr/local/bin/uv"})
+            pins = []
+            for line in (work / "pins.txt").read_text().splitlines():
+                line = line.split("#", 1)[0].strip()
+                if not line or line.startswith(("-", "/", ".")) or " @ " in line or "file://" in line:
+                    continue  # the project itself (installed by the spec's install commands)
+                pins.append(line.replace(" ", ""))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_suffix(f".{os.getpid()}.tmp")
+        tmp_out.write_text("\n".join(pins) + "\n")
+        os.replace(tmp_out, out)
+    return pins
 
 
 # --------------------------------------------------------------------------- environment images
@@ -430,12 +577,13 @@ def build_env_image(spec: EnvSpec, repo_path: str | Path, base_commit: str, *, n
     commit = resolve_commit(repo_path, base_commit)
     base = resolve_base_image(spec, log=log)
     base_id = client.images.get(base).id
-    wheelhouse = build_wheelhouse(spec, base, log=log)
+    pins = resolve_pins(spec, base, repo_path, commit, log=log) if needs_resolution(spec) else None
+    wheelhouse = build_wheelhouse(spec, base, log=log, pins=pins)
     wheel_names = sorted(p.name for p in wheelhouse.glob("*.whl"))
     user, uid, workdir = DEFAULT_USER, DEFAULT_UID, DEFAULT_WORKDIR
     values = {
         "base_image": base, "user": user, "uid": str(uid), "workdir": workdir, "python": spec.python,
-        "requirements": " ".join(shlex.quote(r) for r in requirements(spec)),
+        "requirements": " ".join(shlex.quote(r) for r in (pins if pins is not None else requirements(spec))),
     }
     dockerfile = render_dockerfile(values)
     install = "set -euo pipefail\n" + ("\n".join(spec.install) if spec.install else ":") + "\n"

@@ -5,6 +5,7 @@ puts on everything it owns. No Docker import here."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -78,6 +79,10 @@ class EnvSpec:
     """Whether sandboxes of this environment get a network (default: ``--network none``)."""
     base_image: str | None = None
     """Use this image (e.g. ``python:3.12-slim`` from a registry) instead of the local Debian base."""
+    exclude_newer: str | None = None
+    """Resolve unpinned requirements as of this date (``uv pip compile --exclude-newer``), e.g. a SWE-bench row's ``created_at``."""
+    repo_requirements: list[str] = field(default_factory=list)
+    """Requirements read from the repository at the base commit and resolved with the rest: ``.`` or ``.[extra]`` (the project's own dependencies and build requirements) or a requirements file path."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "spec") -> "EnvSpec":
@@ -91,7 +96,7 @@ class EnvSpec:
         for k, v in data.items():
             if v is None:
                 continue
-            if k in ("pip_packages", "install"):
+            if k in ("pip_packages", "install", "repo_requirements"):
                 if isinstance(v, str):
                     v = [v]
                 if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
@@ -103,6 +108,10 @@ class EnvSpec:
             elif k == "network":
                 if not isinstance(v, bool):
                     raise SweSrlError(f"{where}: field network must be true or false")
+            elif k == "exclude_newer":
+                v = str(v)  # YAML reads an unquoted date as a date
+                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?", v):
+                    raise SweSrlError(f"{where}: field exclude_newer must be a date like 2021-06-15, got {v!r}")
             elif k in ("test_cmd", "log_parser", "base_image") and not isinstance(v, str):
                 raise SweSrlError(f"{where}: field {k} must be a string")
             kw[k] = v

@@ -3,8 +3,13 @@ patch must not, and repeated gold runs must agree (else the task is flaky).
 
 Verdicts per instance: ``valid``, ``flaky`` (gold runs disagree; the tests
 whose outcome changed are listed), ``gold_fails``, ``empty_resolves``
-(FAIL_TO_PASS tests already pass without the fix), ``error`` (infrastructure
-failure or timeout in a gold or empty run).
+(FAIL_TO_PASS tests already pass without the fix), ``env_failure`` (the
+environment could not be built or found), ``error`` (another infrastructure
+failure, or a timeout, in a gold or empty run). Each instance also says
+``gold_resolves`` and ``empty_fails`` and which environment route it took.
+
+``validation.json`` lists ``valid_ids``; give it back to ``--instance-ids-file``
+(eval, validate) to keep the valid instances only.
 """
 
 from __future__ import annotations
@@ -39,9 +44,15 @@ def verdict_for(task: dict[str, Any], gold: list[dict[str, Any] | None], empty: 
         "gold_resolved": [bool(g and g.get("resolved")) for g in gold],
         "empty_resolved": bool(empty and empty.get("resolved")),
     }
+    result["gold_resolves"] = bool(result["gold_resolved"]) and all(result["gold_resolved"])
+    result["empty_fails"] = not result["empty_resolved"]
+    routes = sorted({g.get("environment") for g in [*gold, empty] if g and g.get("environment")})
+    if routes:
+        result["environment"] = routes[0] if len(routes) == 1 else routes
     bad = [g for g in [*gold, empty] if g is None or g.get("status") in ("infra_error", "timeout")]
     if bad:
-        result["verdict"] = "error"
+        env_failed = any(g and g.get("error_kind") == "image_build" for g in bad)
+        result["verdict"] = "env_failure" if env_failed else "error"
         result["errors"] = [(g or {}).get("error") or (g or {}).get("status") or "not run" for g in bad]
         return result
     runs = [_outcomes(g) for g in gold]
@@ -72,6 +83,7 @@ def validate_tasks(
     specs_dir: Path | None = None,
     repos_dir: Path | None = None,
     on_result: Callable[[str, str, dict[str, Any], bool], None] | None = None,
+    pull: bool | None = None,
 ) -> dict[str, Any]:
     """Run gold ``repeat`` times and empty once; write ``out_dir/validation.json``."""
     from swe_srl.harness.run import EvalConfig, run_evaluation
@@ -81,7 +93,7 @@ def validate_tasks(
     for phase in phases:
         preds = load_predictions("empty" if phase == "empty" else "gold", tasks)
         config = EvalConfig(run_id=f"validate-{phase}", timeout=timeout, workers=workers, specs_dir=specs_dir,
-                            repos_dir=repos_dir)
+                            repos_dir=repos_dir, pull=pull)
         run_evaluation(tasks, preds, out_dir / phase, config,
                        on_result=(lambda iid, v, skipped, phase=phase: on_result(phase, iid, v, skipped)) if on_result else None)
     verdicts: dict[str, Any] = {}
