@@ -82,14 +82,12 @@ class RunInterrupted(SweSrlError):
 
 def prepare_task(task: dict[str, Any], config: RunConfig):
     """Build (or reuse) the task's environment image; ``(image, SandboxConfig)``."""
-    from swe_srl.sandbox import EnvSpec, SandboxConfig, build_env_image
-    from swe_srl.tasks import resolve_repo_path
+    from swe_srl.sandbox import SandboxConfig
+    from swe_srl.tasks.environment import task_environment
 
-    spec = EnvSpec.for_task(task, Path(config.specs_dir) if config.specs_dir else None)
-    repo = resolve_repo_path(task, config.repos_dir)
-    image = build_env_image(spec, repo, task["base_commit"])
-    sb_config = SandboxConfig(**{"network": spec.network, **config.sandbox})
-    return image, sb_config
+    env = task_environment(task, specs_dir=config.specs_dir, repos_dir=config.repos_dir)
+    sb_config = SandboxConfig(**{"network": env.spec.network, **config.sandbox})
+    return env.image, sb_config
 
 
 def run_one(policy: Any, task: dict[str, Any], agent_config: Any, config: RunConfig, run_meta: dict[str, Any]):

@@ -198,8 +198,8 @@ def _build_tasks(tasks_path: Path, repos_dir: Optional[Path], python: str, base_
 
     from swe_srl.cli.common import console, progress, summary
     from swe_srl.errors import SweSrlError
-    from swe_srl.sandbox.images import build_task_image
     from swe_srl.tasks import load_tasks
+    from swe_srl.tasks.environment import task_environment
 
     tasks = load_tasks(tasks_path)
     built: dict[str, str] = {}
@@ -211,8 +211,8 @@ def _build_tasks(tasks_path: Path, repos_dir: Optional[Path], python: str, base_
             iid = str(task.get("instance_id", "?"))
             bar.update(job, status=iid)
             try:
-                built[iid] = build_task_image(task, repos_dir=repos_dir, base_image=base_image, force=force,
-                                              log=log)
+                built[iid] = task_environment(task, repos_dir=repos_dir, base_image=base_image, force=force,
+                                              log=log).image
             except SweSrlError as e:
                 failed.append((iid, str(e).splitlines()[0]))
                 console.print(f"[yellow]skipped[/] {iid}: {str(e).splitlines()[0]}", highlight=False)

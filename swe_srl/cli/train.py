@@ -33,13 +33,13 @@ def register(app: typer.Typer) -> None:
         overrides: Optional[List[str]] = typer.Argument(None, help="KEY=VALUE overrides (dotted keys for srl./lora./validation.)."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUTPUT_DIR/checkpoints."),
     ) -> None:
-        from swe_srl.cli.common import summary
+        from swe_srl.cli.common import console, summary
         from swe_srl.train.config import load_config
         from swe_srl.train.runner import train
 
         items = list(overrides or []) + list(ctx.args)
         cfg = load_config(config, items)
-        result = train(cfg, resume=resume)
+        result = train(cfg, resume=resume, log=lambda message: console.print(message, highlight=False, soft_wrap=True))
         if not result:  # not the main process
             return
         rows = [

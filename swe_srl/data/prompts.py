@@ -385,7 +385,9 @@ def prompt_config_for_model(path: str | Path) -> tuple[PromptConfig, str]:
     for d in dirs:
         f = d / PROMPT_CONFIG_FILE
         if f.is_file():
-            return PromptConfig.from_dict(_read_json(f), str(f)), str(f)
+            data = _read_json(f)
+            origin = data.pop("source", None) if isinstance(data, dict) else None  # where training took it from
+            return PromptConfig.from_dict(data, str(f)), str(f) + (f" (from {origin})" if origin else "")
     for d in dirs:
         f = d / "config.yaml"
         if f.is_file():

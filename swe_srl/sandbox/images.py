@@ -656,20 +656,3 @@ def _docker_build(client: Any, ctx: io.BytesIO, tag: str, labels: dict[str, str]
     if error:
         tail = "\n".join(lines[-15:])
         raise SandboxError(f"docker build {tag} failed: {error.strip()}\n{tail}")
-
-
-def build_task_image(task: dict[str, Any], *, specs_dir: Path | None = None, repos_dir: str | Path | None = None,
-                     base_image: str | None = None, force: bool = False, log: Log = _quiet) -> str:
-    """The environment image of a SWE-bench-style task: its spec (:meth:`EnvSpec.for_task`, with
-    ``base_image`` overriding the spec's), its repository (``swe_srl.tasks.resolve_repo_path``)
-    at ``base_commit``."""
-    import dataclasses
-
-    from swe_srl.tasks import resolve_repo_path
-
-    spec = EnvSpec.for_task(task, specs_dir)
-    if base_image:
-        spec = dataclasses.replace(spec, base_image=base_image)
-    repo_path = resolve_repo_path(task, repos_dir)
-    name = str(task.get("repo") or task.get("instance_id") or "repo").split("/")[-1]
-    return build_env_image(spec, repo_path, task["base_commit"], name=name, force=force, log=log)

@@ -14,9 +14,10 @@ Layout of ``output_dir``::
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from swe_srl.errors import ConfigError, SweSrlError
 from swe_srl.train.config import TrainConfig
@@ -211,13 +212,19 @@ def _record_prompt_config(cfg: TrainConfig) -> None:
         write_json(Path(cfg.output_dir) / "prompt_config.json", {**prompt, "source": str(stats_path)})
 
 
-def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run training; returns the summary (also written to ``output_dir/summary.json``)."""
-    summary, _ = run_training(cfg, resume=resume)
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = _to_stderr) -> dict[str, Any]:
+    """Run training; returns the summary (also written to ``output_dir/summary.json``).
+    ``log`` receives the notes meant for the user (the CLI prints them on its console)."""
+    summary, _ = run_training(cfg, resume=resume, log=log)
     return summary
 
 
-def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: list | None = None, reward_funcs=None):
+def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: list | None = None, reward_funcs=None,
+                 log: Callable[[str], None] = _to_stderr):
     """Run training; returns ``(summary, trainer)``.
 
     ``reward_funcs`` (SRL only) replaces the SRL reward: for experiments and tests.
@@ -234,9 +241,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
     if checkpoint is not None and not resume:
         raise ConfigError(f"{out} already has checkpoints (last: {checkpoint.name}); pass --resume to continue, or choose another output_dir")
     if resume and checkpoint is None:
-        from swe_srl.cli.common import console
-
-        console.print(f"[yellow]note[/]: --resume but no checkpoint in {out / 'checkpoints'}; starting from step 0")
+        log(f"note: --resume but no checkpoint in {out / 'checkpoints'}; starting from step 0")
 
     train_ds, val_ds = load_splits(cfg)
     model = str(load_start_model(cfg, base, adapter))

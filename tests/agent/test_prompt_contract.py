@@ -105,3 +105,33 @@ def test_agent_prompt_at_step_k_is_the_dataset_prompt_for_step_k(traj, context_s
         if k in by_step:
             assert prompt == by_step[k]
     assert len(by_step) >= (len(traj.steps) if budget is None else 0)
+
+
+def test_swe_srl_run_takes_the_prompt_config_the_model_was_trained_with(tmp_path):
+    """`swe-srl run` reads the trained model's PromptConfig (its training output folder),
+    lets the flags override it, and says where each setting came from."""
+    import json
+
+    from swe_srl.cli.run import resolve_prompt_config
+    from swe_srl.data.prompts import DEFAULT_PROMPT_CONFIG
+    from swe_srl.errors import ConfigError
+
+    out = tmp_path / "runs" / "srl"
+    (out / "adapter").mkdir(parents=True)
+    (out / "prompt_config.json").write_text(json.dumps({"context_steps": 1, "max_prompt_tokens": 900}))
+    no_flags = {"context_steps": None, "max_observation_chars": None, "max_prompt_tokens": None}
+    cfg, source = resolve_prompt_config(f"hf:{out / 'adapter'}", {}, None, no_flags)
+    assert (cfg.context_steps, cfg.max_prompt_tokens) == (1, 900) and source == str(out / "prompt_config.json")
+    cfg, source = resolve_prompt_config(f"hf:{tmp_path}", {"adapter": str(out / "adapter")}, None,
+                                        {**no_flags, "context_steps": 3})
+    assert (cfg.context_steps, cfg.max_prompt_tokens) == (3, 900) and source.endswith("with --context-steps 3")
+    cfg, source = resolve_prompt_config("openai:http://127.0.0.1:1/v1#m", {}, None, no_flags)
+    assert cfg == DEFAULT_PROMPT_CONFIG and source.startswith("defaults")
+    cfg, _ = resolve_prompt_config("openai:http://127.0.0.1:1/v1#m", {}, out, no_flags)
+    assert cfg.context_steps == 1
+    try:
+        resolve_prompt_config(f"vllm:{out}", {}, None, {**no_flags, "max_observation_chars": 0})
+    except ConfigError as e:
+        assert str(e) == "swe-srl run: --max-observation-chars: Input should be greater than 0"
+    else:
+        raise AssertionError("a bad flag must be a one-line error")

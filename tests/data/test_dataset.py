@@ -327,8 +327,9 @@ def test_prompt_config_for_model_finds_the_training_record(tmp_path):
         cfg, source = prompt_config_for_model(where)
         assert cfg == trained and source.startswith(str(data / "stats.json")), (where, source)
     # prompt_config.json, written by training, comes first
-    (out / "prompt_config.json").write_text(json.dumps({"context_steps": 3}))
-    assert prompt_config_for_model(out / "adapter") == (PromptConfig(context_steps=3), str(out / "prompt_config.json"))
+    (out / "prompt_config.json").write_text(json.dumps({"context_steps": 3, "source": str(data / "stats.json")}))
+    cfg, source = prompt_config_for_model(out / "adapter")
+    assert cfg == PromptConfig(context_steps=3) and source == f"{out / 'prompt_config.json'} (from {data / 'stats.json'})"
     # a bad record is a one-line error naming the file and the field
     (out / "prompt_config.json").write_text(json.dumps({"context_steps": -1}))
     with pytest.raises(ConfigError, match=r"prompt_config.json: context_steps: Input should be greater"):
