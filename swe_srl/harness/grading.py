@@ -4,12 +4,19 @@ A test log is graded in three steps, each matching ``swebench.harness.grading``
 so that the same log gets the same verdict from both:
 
 1. :func:`read_status_map` finds the test run in the log (explicit start/end
-   markers written by the eval script), parses it with the spec's log parser,
-   and refuses logs that cannot describe a real run: a failure marker
-   (patch not applied, reset failed, tests errored or timed out), missing
-   markers, no results and no sign a suite ran, or results that claim no
-   failure while the recorded exit code of the test command is non-zero
-   (a patch printing fake ``PASSED`` lines).
+   markers), parses it with the spec's log parser, and refuses logs that
+   cannot describe a real run: a failure marker (patch not applied, reset
+   failed, tests errored or timed out), missing markers, no results and no
+   sign a suite ran, or results that claim no failure while the recorded exit
+   code of the test command is non-zero (a patch printing fake ``PASSED``
+   lines). The harness writes its markers with a per-run *nonce* that the
+   sandbox never sees (``>>>>> Start Test Output <nonce>``); given the nonce,
+   only text between the two nonce markers is test output, failure markers
+   count only outside it, and the exit code is the one after the nonce end
+   marker, so nothing the tests print can move the section or fake the code.
+   A test that the section reports both passing and failing (a forged
+   ``PASSED`` line after the real ``FAILED`` one) counts as failing: a
+   deliberate deviation from SWE-bench, whose parsers keep the last line.
 2. :func:`tests_report` sorts FAIL_TO_PASS and PASS_TO_PASS into success and
    failure lists (a skipped PASS_TO_PASS test is kept, a skipped FAIL_TO_PASS
    test is a failure; truncated parametrized ids match by prefix when all the
@@ -21,7 +28,7 @@ so that the same log gets the same verdict from both:
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from swe_srl.harness.log_parsers import ERROR, FAILED, PASSED, SKIPPED, XFAIL, get_parser
 
@@ -67,28 +74,73 @@ _SUITE_RAN = re.compile(
 _PASSING = (PASSED, XFAIL)
 
 
-def test_exit_code(log: str) -> int | None:
-    """The exit status of the test command recorded by the eval script, if any."""
-    m = _EXIT_CODE.search(log)
+def split_log(log: str, nonce: str | None = None) -> tuple[str, str, str] | None:
+    """``(before, section, after)`` around the test output, or None when the
+    markers are missing. With ``nonce``, the markers are the harness's nonce
+    lines (nothing the tests print can match them); without, SWE-bench's plain
+    markers (the first start, the first end after it)."""
+    if nonce:
+        start, end = f"{START_TEST_OUTPUT} {nonce}\n", f"{END_TEST_OUTPUT} {nonce}\n"
+        i = log.find(start)
+        j = log.find("\n" + end, i + len(start) - 1) if i >= 0 else -1
+        if i < 0 or j < 0:
+            return None
+        return log[:i], log[i + len(start):j + 1], log[j + 1:]
+    if START_TEST_OUTPUT not in log or END_TEST_OUTPUT not in log:
+        return None
+    before, rest = log.split(START_TEST_OUTPUT, 1)
+    section, _, after = rest.partition(END_TEST_OUTPUT)
+    return before, section, after
+
+
+def test_exit_code(log: str, nonce: str | None = None) -> int | None:
+    """The exit status of the test command recorded after the end marker, if any."""
+    if nonce:
+        parts = split_log(log, nonce)
+        m = re.search(re.escape(f"{TEST_EXIT_CODE} {nonce}") + r":\s*(-?\d+)", parts[2]) if parts else None
+    else:
+        m = _EXIT_CODE.search(log)
     return int(m.group(1)) if m else None
 
 
-def read_status_map(log: str, log_parser: str = "pytest") -> tuple[dict[str, str], bool]:
+def harness_text(log: str, nonce: str | None = None) -> str:
+    """The part of the log the harness wrote itself (everything but the test
+    output when the nonce is known; the whole log otherwise)."""
+    parts = split_log(log, nonce) if nonce else None
+    return parts[0] + parts[2] if parts else log
+
+
+def contradicted(section: str, parse: Callable[[str], dict[str, str]], status: dict[str, str]) -> list[str]:
+    """Tests that ``status`` reports passing although some line of the section
+    reports them failed or errored (each line parsed on its own)."""
+    bad: set[str] = set()
+    for line in section.split("\n"):
+        if FAILED in line or ERROR in line or "FAIL" in line or line.rstrip().endswith((" E", " F")):
+            for name, st in parse(line).items():
+                if st in (FAILED, ERROR):
+                    bad.add(name)
+    return sorted(n for n in bad if status.get(n) in (*_PASSING, SKIPPED))
+
+
+def read_status_map(log: str, log_parser: str = "pytest", *, nonce: str | None = None) -> tuple[dict[str, str], bool]:
     """``(status map, found)`` for one eval log; ``found`` False means the log
     does not describe a usable test run (the instance cannot be resolved)."""
-    if any(marker in log for marker in FAILURE_MARKERS):
+    parts = split_log(log, nonce)
+    if parts is None:
         return {}, False
-    if START_TEST_OUTPUT not in log or END_TEST_OUTPUT not in log:
+    before, section, after = parts
+    if any(marker in (before + after if nonce else log) for marker in FAILURE_MARKERS):
         return {}, False
     parse = get_parser(log_parser)
-    section = log.split(START_TEST_OUTPUT)[1].split(END_TEST_OUTPUT)[0]
     status = parse(section)
-    if not status:
+    if not status and not nonce:
         # some runners print results outside the markers (stream interleaving)
         status = parse(log)
-    if not status and not _SUITE_RAN.search(log):
+    if not status and not _SUITE_RAN.search(section if nonce else log):
         return {}, False
-    code = test_exit_code(log)
+    for name in contradicted(section, parse, status):
+        status[name] = FAILED
+    code = test_exit_code(log, nonce)
     if code not in (None, 0) and status and not any(s in (FAILED, ERROR) for s in status.values()):
         # a non-zero exit with no failure at all: the lines were not written by the run
         return {}, False
@@ -167,11 +219,13 @@ def resolution_status(report: dict[str, dict[str, list[str]]]) -> str:
     return RESOLVED_NO
 
 
-def grade(task: dict[str, Any], log: str, *, log_parser: str = "pytest", model_patch: str | None = "") -> dict[str, Any]:
+def grade(task: dict[str, Any], log: str, *, log_parser: str = "pytest", model_patch: str | None = "",
+          nonce: str | None = None) -> dict[str, Any]:
     """The per-instance verdict for one eval log (the value under the instance
     id in ``report.json``): SWE-bench's keys (``patch_is_None``,
     ``patch_exists``, ``patch_successfully_applied``, ``resolved``,
-    ``tests_status``) plus ``resolution`` and ``test_exit_code``."""
+    ``tests_status``) plus ``resolution`` and ``test_exit_code``. ``nonce``:
+    the harness's marker nonce for this log (see :func:`split_log`)."""
     verdict: dict[str, Any] = {
         "patch_is_None": model_patch is None,
         "patch_exists": model_patch is not None,
@@ -180,8 +234,8 @@ def grade(task: dict[str, Any], log: str, *, log_parser: str = "pytest", model_p
     }
     if model_patch is None:
         return verdict
-    status, found = read_status_map(log, log_parser)
-    verdict["test_exit_code"] = test_exit_code(log)
+    status, found = read_status_map(log, log_parser, nonce=nonce)
+    verdict["test_exit_code"] = test_exit_code(log, nonce)
     if not found:
         verdict["resolution"] = RESOLVED_NO
         return verdict

@@ -5,7 +5,11 @@ verdict has SWE-bench's keys (``patch_is_None``, ``patch_exists``,
 ``patch_successfully_applied``, ``resolved``, ``tests_status``) plus ours:
 ``status`` (resolved | unresolved | patch_failed | timeout | infra_error),
 ``resolution`` (RESOLVED_FULL / PARTIAL / NO), ``test_exit_code``,
-``apply_method``, timings and, for failures, ``error``.
+``apply_method``, timings and, for failures, ``error``; and the grader's
+security record: ``suspicious`` (with ``suspicious_reasons``; in strict mode
+such an instance is unresolved and ``resolved_if_not_strict`` says what it
+would have been), ``patch_refused``, ``restored_paths``, ``log_nonce``,
+``log_truncated_bytes``, ``guarded``, ``disk_limit`` and ``inputs_sha256``.
 
 ``<out>/report.json`` (the run report) has SWE-bench's run-report keys
 (total/submitted/completed/resolved/unresolved/empty_patch/error instances and
@@ -20,7 +24,9 @@ listed in ``empty_patch_ids`` *and* graded like any other prediction.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,31 @@ STATUS_PATCH_FAILED = "patch_failed"
 STATUS_TIMEOUT = "timeout"
 STATUS_INFRA = "infra_error"
 FINAL_STATUSES = (STATUS_RESOLVED, STATUS_UNRESOLVED, STATUS_PATCH_FAILED, STATUS_TIMEOUT)
+
+
+LOG_READ_CAP = 64 << 20
+
+
+def read_log(path: Path, cap: int = LOG_READ_CAP) -> tuple[str, int]:
+    """``(text, bytes dropped)`` of a saved log, reading at most ``cap`` bytes
+    (the first 1 MiB and the end; undecodable bytes replaced); never follows a
+    symbolic link (a log replaced by one to /dev/zero reads as empty)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return "", 0
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return "", 0
+        size = st.st_size
+        if size <= cap:
+            return fh.read(cap).decode("utf-8", "replace"), 0
+        head = fh.read(1 << 20)
+        fh.seek(size - (cap - len(head)))
+        tail = fh.read()
+    dropped = size - len(head) - len(tail)
+    return (head + f"\n[swe-srl: {dropped} bytes of the log not read]\n".encode() + tail).decode("utf-8", "replace"), dropped
 
 
 def instance_report_path(out_dir: Path, instance_id: str) -> Path:
@@ -75,10 +106,7 @@ _AMBIGUOUS = [
 
 
 def _ambiguous_reason(log_path: Path) -> str | None:
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return None
+    text, _ = read_log(log_path)
     for reason, pattern in _AMBIGUOUS:
         if pattern.search(text):
             return reason
@@ -97,6 +125,7 @@ def run_report(
     """Summarise the per-instance reports under ``out_dir``."""
     completed, resolved, unresolved, partial, empty, errors = set(), set(), set(), set(), set(), set()
     incomplete, infra, timeouts, apply_failed, ambiguous = set(), set(), set(), set(), set()
+    suspicious: set[str] = set()
     reasons: dict[str, str] = {}
     apply_methods: dict[str, int] = {}
     durations: list[float] = []
@@ -115,6 +144,8 @@ def run_report(
             reasons[iid] = "not_run"
             continue
         status = verdict.get("status")
+        if verdict.get("suspicious"):
+            suspicious.add(iid)
         if isinstance(verdict.get("duration_s"), (int, float)):
             durations.append(float(verdict["duration_s"]))
         if isinstance(verdict.get("test_duration_s"), (int, float)):
@@ -161,6 +192,7 @@ def run_report(
         "infra_failure_instances": len(infra),
         "timeout_instances": len(timeouts),
         "ambiguous_failure_instances": len(ambiguous),
+        "suspicious_instances": len(suspicious),
         "completed_ids": sorted(completed),
         "incomplete_ids": sorted(incomplete),
         "empty_patch_ids": sorted(empty),
@@ -173,6 +205,7 @@ def run_report(
         "infra_failure_ids": sorted(infra),
         "timeout_ids": sorted(timeouts),
         "ambiguous_failure_ids": sorted(ambiguous),
+        "suspicious_ids": sorted(suspicious),
         "failure_reasons": dict(sorted(reasons.items())),
         "apply_methods": dict(sorted(apply_methods.items())),
         "schema_version": 2,

@@ -11,15 +11,28 @@ next run; test timeouts as ``status: timeout``; everything else is a model
 result (resolved / unresolved / patch_failed).
 
 Finished instances (a ``report.json`` with a final status) are skipped on
-re-run; ``rewrite_reports`` regrades saved logs without containers.
+re-run only when their recorded inputs (the patch, the task's tests and
+environment, the strictness) hash to the same ``inputs_sha256``;
+``rewrite_reports`` regrades saved logs without containers. One run at a time
+writes a folder (``.lock``, naming the holder's pid).
+
+Grading cannot be fooled from outside the test process (the steps are in
+:mod:`swe_srl.harness.guarded`); what code under test might do inside it is
+looked for by :mod:`swe_srl.harness.static_check`, and in strict mode (the
+default) a suspicious instance is unresolved.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import fcntl
+import functools
+import hashlib
+import json
 import os
 import signal
+import stat
 import threading
 import time
 import traceback
@@ -29,18 +42,16 @@ from typing import Any, Callable
 
 from swe_srl.errors import SweSrlError
 from swe_srl.harness import eval_script as es
+from swe_srl.harness import guarded
 from swe_srl.harness import official
 from swe_srl.harness.environment import ROUTE_IMAGE, environment_for, image_checker
-from swe_srl.harness.grading import APPLY_PATCH_FAIL, TESTS_TIMEOUT, grade
+from swe_srl.harness.grading import APPLY_PATCH_FAIL, TESTS_TIMEOUT, grade, harness_text
+from swe_srl.harness.static_check import suspicious_reasons
 from swe_srl.harness.report import (
     EVAL_SCRIPT, PATCH, REPORT, STATUS_INFRA, STATUS_PATCH_FAILED, STATUS_RESOLVED, STATUS_TIMEOUT,
-    STATUS_UNRESOLVED, TEST_OUTPUT, is_finished, read_instance_report, run_report,
+    STATUS_UNRESOLVED, TEST_OUTPUT, is_finished, read_instance_report, read_log, run_report,
 )
 from swe_srl.io import atomic_open, write_json
-
-TEST_OUTPUT_IN_SANDBOX = "/tmp/swe_srl_test_output.txt"
-APPLY_SCRIPT_IN_SANDBOX = "/tmp/swe_srl_apply.sh"
-APPLY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -55,6 +66,10 @@ class EvalConfig:
     memory: str = "4g"
     pull: bool | None = None
     """Pull a row's official image when absent: True, False, or None (try, stop after a failure)."""
+    strict: bool = True
+    """Grade an instance whose patch looks like it tampers with the test run (``suspicious``) unresolved."""
+    max_log_bytes: int = guarded.MAX_LOG_BYTES
+    """Test output kept per instance (the first MiB and the rest from the end); the drop is recorded."""
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -62,23 +77,101 @@ def _write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def _status(verdict: dict[str, Any], log: str) -> str:
-    if TESTS_TIMEOUT in log:
+GRADER_VERSION = 2  # bump when a verdict could change for the same inputs (old reports are then redone)
+LOCK_FILE = ".lock"
+
+
+def _status(verdict: dict[str, Any], log: str, nonce: str | None = None) -> str:
+    trusted = harness_text(log, nonce)
+    if TESTS_TIMEOUT in trusted:
         return STATUS_TIMEOUT
-    if APPLY_PATCH_FAIL in log and not verdict["patch_successfully_applied"]:
+    if APPLY_PATCH_FAIL in trusted and not verdict["patch_successfully_applied"]:
         return STATUS_PATCH_FAILED
     return STATUS_RESOLVED if verdict["resolved"] else STATUS_UNRESOLVED
+
+
+def inputs_sha256(task: dict[str, Any], prediction: dict[str, Any], config: EvalConfig) -> str:
+    """What a saved verdict depends on: the patch, the task's tests and environment, strictness."""
+    keys = ("instance_id", "repo", "base_commit", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS", "test_files",
+            "spec", "environment_setup_commit", "image", "eval_script", "log_parser")
+    data = {"task": {k: task.get(k) for k in keys}, "model_patch": prediction.get("model_patch"),
+            "strict": config.strict, "grader": GRADER_VERSION}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_predictions(predictions: dict[str, dict[str, Any]], source: str = "predictions") -> None:
+    """A ``model_patch`` must be a string or null: one line naming the instance otherwise."""
+    for iid, pred in predictions.items():
+        patch = pred.get("model_patch") if isinstance(pred, dict) else None
+        if not isinstance(pred, dict) or not (patch is None or isinstance(patch, str)):
+            got = type(patch).__name__ if isinstance(pred, dict) else type(pred).__name__
+            raise SweSrlError(f"{source}: instance {iid}: field model_patch must be a string or null, got {got}")
+
+
+@contextlib.contextmanager
+def lock_run_dir(out_dir: Path):
+    """Hold ``out_dir/.lock`` (an exclusive ``flock``) while a run writes the folder; a
+    second run fails at once with one line naming the process that holds it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise SweSrlError(f"{out_dir}: another evaluation is writing this folder ({holder}); wait for it, "
+                              "or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _guarded_run(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Checks the predictions and holds the run folder's lock around ``run_evaluation``."""
+
+    @functools.wraps(fn)
+    def wrapper(tasks: list[dict[str, Any]], predictions: dict[str, dict[str, Any]], out_dir: Path,
+                config: EvalConfig, **kw: Any) -> dict[str, Any]:
+        check_predictions(predictions)
+        with lock_run_dir(Path(out_dir)):
+            return fn(tasks, predictions, out_dir, config, **kw)
+
+    return wrapper
+
+
+def reusable(old: dict[str, Any] | None, task: dict[str, Any], prediction: dict[str, Any], config: EvalConfig) -> bool:
+    """A saved verdict that this run keeps: finished, and graded from the same inputs."""
+    return is_finished(old) and old.get("inputs_sha256") == inputs_sha256(task, prediction, config)  # type: ignore[union-attr]
+
+
+def apply_strict(verdict: dict[str, Any], task: dict[str, Any], patch: str | None, strict: bool) -> dict[str, Any]:
+    """Record the static check's findings; in strict mode a suspicious instance is unresolved."""
+    reasons = suspicious_reasons(patch, task)
+    verdict["suspicious"] = bool(reasons)
+    verdict["strict"] = strict
+    if reasons:
+        verdict["suspicious_reasons"] = reasons
+        if strict and verdict.get("resolved"):
+            verdict["resolved"] = False
+            verdict["resolved_if_not_strict"] = True
+            if verdict.get("status") == STATUS_RESOLVED:
+                verdict["status"] = STATUS_UNRESOLVED
+    return verdict
 
 
 def _log_parser(task: dict[str, Any], specs_dir: Path | None) -> str:
     return environment_for(task, specs_dir).log_parser
 
 
-def grade_log(task: dict[str, Any], log: str, *, log_parser: str, model_patch: str | None) -> dict[str, Any]:
-    verdict = grade(task, log, log_parser=log_parser, model_patch=model_patch)
-    verdict["status"] = _status(verdict, log)
-    verdict["test_duration_s"] = es.test_duration(log)
-    return verdict
+def grade_log(task: dict[str, Any], log: str, *, log_parser: str, model_patch: str | None,
+              nonce: str | None = None, strict: bool = True) -> dict[str, Any]:
+    verdict = grade(task, log, log_parser=log_parser, model_patch=model_patch, nonce=nonce)
+    verdict["status"] = _status(verdict, log, nonce)
+    verdict["test_duration_s"] = es.test_duration(log, nonce)
+    return apply_strict(verdict, task, model_patch, strict)
 
 
 def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir: Path, config: EvalConfig,
@@ -91,10 +184,12 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
     inst_dir = Path(out_dir) / iid
     inst_dir.mkdir(parents=True, exist_ok=True)
     patch = prediction.get("model_patch")
+    check_predictions({iid: prediction})
     _write_text(inst_dir / PATCH, patch or "")
     t0 = time.monotonic()
     timings: dict[str, float] = {}
-    base = {"model_name_or_path": prediction.get("model_name_or_path", ""), "run_id": config.run_id}
+    base = {"model_name_or_path": prediction.get("model_name_or_path", ""), "run_id": config.run_id,
+            "inputs_sha256": inputs_sha256(task, prediction, config)}
 
     def infra(kind: str, err: BaseException) -> dict[str, Any]:
         verdict = {"patch_is_None": patch is None, "patch_exists": patch is not None,
@@ -131,57 +226,33 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
         return infra("image_build", e)
 
     _write_text(inst_dir / EVAL_SCRIPT, script)
-    log_parts: list[str] = []
-    apply_method = None
     if stop is not None and stop.is_set():
         return infra("interrupted", SweSrlError("the run was interrupted before this instance started"))
+    official_script = script if env.route == ROUTE_IMAGE else None
     try:
         t = time.monotonic()
         with DockerSandbox.start(image, sandbox_config, run_id=config.run_id) as sb:
             timings["start_s"] = round(time.monotonic() - t, 3)
-            t = time.monotonic()
-            if patch and patch.strip():
-                sb.write_file(es.PATCH_PATH, patch if patch.endswith("\n") else patch + "\n")
-                sb.write_file(APPLY_SCRIPT_IN_SANDBOX, es.apply_script())
-                res = sb.run(f"bash {APPLY_SCRIPT_IN_SANDBOX}", timeout=APPLY_TIMEOUT_S)
-                log_parts.append(res.output.rstrip("\n") + "\n")
-                if res.exit_code != 0:
-                    if APPLY_PATCH_FAIL not in res.output:
-                        log_parts.append(APPLY_PATCH_FAIL + "\n")
-                else:
-                    for method, _ in es.APPLY_CHAIN + [("already_applied", "")]:
-                        if f"({method})" in res.output:
-                            apply_method = method
-            timings["apply_s"] = round(time.monotonic() - t, 3)
-            if not any(APPLY_PATCH_FAIL in p for p in log_parts):
-                sb.write_file(es.EVAL_PATH, script)
-                t = time.monotonic()
-                res = sb.run(f"bash {es.EVAL_PATH} > {TEST_OUTPUT_IN_SANDBOX} 2>&1", timeout=config.timeout)
-                timings["eval_s"] = round(time.monotonic() - t, 3)
-                try:
-                    out = sb.read_file(TEST_OUTPUT_IN_SANDBOX).decode("utf-8", "replace")
-                except FileNotFoundError:
-                    out = res.output
-                log_parts.append(out)
-                if res.timed_out:
-                    log_parts.append(f"\n{TESTS_TIMEOUT}: the tests were killed after {config.timeout:g} seconds\n")
+            run = guarded.run_instance(sb, task, patch, timeout=config.timeout, timings=timings,
+                                       test_cmd=None if official_script else spec.test_cmd,
+                                       official_script=official_script, max_log_bytes=config.max_log_bytes)
     except (SandboxError, OSError) as e:  # OSError: the session's pipes closed under us (interrupt)
-        _write_text(inst_dir / TEST_OUTPUT, "".join(log_parts))
         return infra("sandbox", e)
     except SweSrlError as e:
         return infra("sandbox", e)
-    log = "".join(log_parts)
-    _write_text(inst_dir / TEST_OUTPUT, log)
-    verdict = grade_log(task, log, log_parser=env.log_parser, model_patch=patch)
+    _write_text(inst_dir / TEST_OUTPUT, run.log)
+    verdict = grade_log(task, run.log, log_parser=env.log_parser, model_patch=patch, nonce=run.nonce,
+                        strict=config.strict)
     verdict.update(base, log_parser=env.log_parser)
-    verdict["apply_method"] = apply_method
+    verdict.update(run.record())
     verdict["duration_s"] = round(time.monotonic() - t0, 3)
     verdict["timings"] = timings
     write_json(inst_dir / REPORT, {iid: verdict})
     return verdict
 
 
-def regrade_instance(task: dict[str, Any], out_dir: Path, *, specs_dir: Path | None = None) -> dict[str, Any] | None:
+def regrade_instance(task: dict[str, Any], out_dir: Path, *, specs_dir: Path | None = None,
+                     strict: bool | None = None) -> dict[str, Any] | None:
     """Grade the saved ``test_output.txt`` again (no container); None when there is no log."""
     iid = task["instance_id"]
     inst_dir = Path(out_dir) / iid
@@ -196,10 +267,13 @@ def regrade_instance(task: dict[str, Any], out_dir: Path, *, specs_dir: Path | N
         patch = None
     else:
         patch = patch_path.read_text() if patch_path.is_file() else ""
-    log = log_path.read_text(errors="replace")
+    log, _ = read_log(log_path)
     parser = old.get("log_parser") or _log_parser(task, specs_dir)
-    verdict = grade_log(task, log, log_parser=parser, model_patch=patch)
-    for key in ("model_name_or_path", "run_id", "apply_method", "duration_s", "timings", "environment", "log_parser"):
+    strict = old.get("strict", True) if strict is None else strict
+    verdict = grade_log(task, log, log_parser=parser, model_patch=patch, nonce=old.get("log_nonce"), strict=strict)
+    for key in ("model_name_or_path", "run_id", "apply_method", "duration_s", "timings", "environment", "log_parser",
+                "log_nonce", "log_truncated_bytes", "guarded", "disk_limit", "patch_refused", "restored_paths",
+                "inputs_sha256"):
         if key in old:
             verdict[key] = old[key]
     verdict["regraded"] = True
@@ -257,6 +331,7 @@ def _stop_on_signals(stopping: threading.Event):
                 signal.signal(sig, prev)
 
 
+@_guarded_run
 def run_evaluation(
     tasks: list[dict[str, Any]],
     predictions: dict[str, dict[str, Any]],
@@ -282,14 +357,14 @@ def run_evaluation(
     skipped = 0
     if rewrite_reports:
         for t in todo:
-            verdict = regrade_instance(t, out_dir, specs_dir=config.specs_dir)
+            verdict = regrade_instance(t, out_dir, specs_dir=config.specs_dir, strict=config.strict)
             if on_result and verdict is not None:
                 on_result(t["instance_id"], verdict, True)
     else:
         pending = []
         for t in todo:
             old = read_instance_report(out_dir, t["instance_id"])
-            if is_finished(old):
+            if reusable(old, t, predictions[t["instance_id"]], config):
                 skipped += 1
                 if on_result:
                     on_result(t["instance_id"], old, True)  # type: ignore[arg-type]

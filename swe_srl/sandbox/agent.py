@@ -19,6 +19,9 @@ Design choices:
 - bash is a session leader; on timeout every process of that session (and any
   process that inherited this command's ``SWE_SRL_CMD`` marker, e.g. after
   ``setsid``) is killed in a loop until none is left, so the shell survives;
+  in a container (``contained``, never on a host) every other process of the
+  agent's user goes too, so ``env -i setsid nohup ... &`` cannot outlive a
+  timeout or a reset;
   a shell stuck in a builtin loop is restarted (its state is lost, and the
   output says so);
 - bash runs with ``oom_score_adj`` 1000, so the kernel's OOM killer picks a
@@ -98,6 +101,19 @@ def has_marker(pid, marker):
     return marker in env.split(b"\0")
 
 
+def real_uid(pid):
+    """The real uid of a live process (from /proc/<pid>/status, which stays
+    readable when the process made itself non-dumpable), or None."""
+    try:
+        with open("/proc/%d/status" % pid, "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, IOError, ValueError, IndexError):
+        return None
+    return None
+
+
 def all_pids():
     out = []
     for name in os.listdir("/proc"):
@@ -109,9 +125,11 @@ def all_pids():
 class Shell(object):
     """A persistent bash process with merged output and tree-killing timeouts."""
 
-    def __init__(self, workdir, env):
+    def __init__(self, workdir, env, contained=False):
         self.workdir = workdir
         self.env = env
+        # every process of our (non-root) user is fair game on a timeout or reset
+        self.whole_user = bool(contained) and os.getuid() != 0
         self.proc = None
         self.fd = None
         self.seq = 0
@@ -157,9 +175,11 @@ class Shell(object):
         self.start()
 
     def kill_session(self, cmd_marker, include_shell=False):
-        """SIGKILL every process of the shell's session (and marked ones) until none is left."""
+        """SIGKILL every process of the shell's session (and marked ones; in a
+        container, every process of our user) until none is left."""
         shell_pid = self.proc.pid
         me = os.getpid()
+        uid = os.getuid()
         killed = 0
         for _ in range(200):
             victims = []
@@ -169,7 +189,8 @@ class Shell(object):
                 st = read_stat(pid)
                 if st is None:
                     continue
-                if st[2] == shell_pid or (cmd_marker is not None and has_marker(pid, cmd_marker)):
+                if st[2] == shell_pid or (cmd_marker is not None and has_marker(pid, cmd_marker)) \
+                        or (self.whole_user and real_uid(pid) == uid):
                     victims.append(pid)
             if not victims:
                 break
@@ -550,12 +571,12 @@ class Repo(object):
 
 # --------------------------------------------------------------------------- main loop
 class Agent(object):
-    def __init__(self, workdir, base_commit):
+    def __init__(self, workdir, base_commit, contained=False):
         self.workdir = workdir
         env = dict(os.environ)
         env.update(SHELL_ENV)
         env.setdefault("HOME", "/tmp")
-        self.shell = Shell(workdir, env)
+        self.shell = Shell(workdir, env, contained)
         self.editor = Editor()
         self.repo = Repo(workdir, base_commit) if os.path.isdir(os.path.join(workdir, ".git")) else None
         self.checkpoints = {}
@@ -653,11 +674,12 @@ def main():
     workdir = sys.argv[1] if len(sys.argv) > 1 else "/"
     base_commit = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
     stop_file = sys.argv[3] if len(sys.argv) > 3 else ""
+    contained = len(sys.argv) > 4 and sys.argv[4] == "contained"
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer
     devnull = open(os.devnull, "w")
     try:
-        agent = Agent(workdir, base_commit)
+        agent = Agent(workdir, base_commit, contained)
     except Exception as e:  # reported to the host as the answer to its first request
         stdout.write((json.dumps({"error": "agent failed to start: %s" % e}) + "\n").encode())
         stdout.flush()

@@ -30,11 +30,15 @@ class AgentSession:
     """A running agent inside one container."""
 
     def __init__(self, container_id: str, *, user: str, workdir: str, base_commit: str | None,
-                 stop_file: str = "", docker: str = "docker", argv_prefix: list[str] | None = None):
+                 stop_file: str = "", docker: str = "docker", argv_prefix: list[str] | None = None,
+                 contained: bool = False):
+        """``contained``: the agent is alone with its user in a container, so on a
+        timeout or reset it kills every process of that user (never on a host)."""
         self.container_id = container_id
         if argv_prefix is None:
             argv_prefix = [docker, "exec", "-i", "-u", user, container_id]
-        argv = [*argv_prefix, "python3", "-c", BOOTSTRAP, workdir, base_commit or "", stop_file]
+        argv = [*argv_prefix, "python3", "-c", BOOTSTRAP, workdir, base_commit or "", stop_file,
+                "contained" if contained else ""]
         self._lock = threading.Lock()
         self._buf = b""
         self._seq = 0

@@ -187,10 +187,40 @@ class SandboxConfig:
     """Default per-command timeout in seconds."""
     max_output_chars: int = 20000
     """Output cap; the head and the tail are kept around a marker."""
+    disk: str | None = "4g"
+    """Bytes the container may write outside tmpfs (``--storage-opt size`` where the storage driver supports it, else a watchdog that kills the user's processes past it); None: unbounded."""
+    tmp_size: str | None = "1g"
+    """Size of the tmpfs mounted on ``/tmp`` (it counts against ``memory``); None: /tmp on the container's disk."""
+    disk_check_s: float = 2.0
+    """How often the disk watchdog reads the container's size."""
 
     def __post_init__(self) -> None:
         if self.cpus <= 0 or self.pids_limit < 16 or self.command_timeout <= 0 or self.max_output_chars < 64:
             raise SweSrlError(f"invalid SandboxConfig: {self}")
+        for name in ("disk", "tmp_size"):
+            if getattr(self, name) is not None:
+                parse_size(getattr(self, name), name)
+        if self.disk_check_s <= 0:
+            raise SweSrlError(f"invalid SandboxConfig: disk_check_s must be > 0, got {self.disk_check_s}")
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(value: str | int, name: str = "size") -> int:
+    """Bytes of a Docker-style size (``512m``, ``4g``, ``1024``)."""
+    text = str(value).strip().lower().removesuffix("ib").removesuffix("b") if not isinstance(value, int) else ""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    unit = text[-1:] if text[-1:] in _UNITS else ""
+    number = text[: len(text) - len(unit)]
+    try:
+        n = float(number)
+    except ValueError:
+        raise SweSrlError(f"invalid {name} {value!r}: use a size like 512m or 4g") from None
+    if n <= 0:
+        raise SweSrlError(f"invalid {name} {value!r}: must be > 0")
+    return int(n * _UNITS[unit])
 
 
 def sandboxes_dir() -> Path:
