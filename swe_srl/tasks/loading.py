@@ -265,7 +265,7 @@ def _cached_mirror(task: dict[str, Any], how_to: str) -> Path:
     url = os.environ.get(REPO_URL_ENV, DEFAULT_REPO_URL).format(repo=repo, slug=slug)
     dest = repo_mirror_cache() / f"{slug}.git"
     with _mirror_lock:
-        if (repo, commit) in _mirrors_checked:
+        if (str(dest), commit) in _mirrors_checked:
             return dest
     with file_lock(f"mirror-{slug}"):
         if dest.is_dir() and _has_commit(dest, commit):
@@ -288,7 +288,7 @@ def _cached_mirror(task: dict[str, Any], how_to: str) -> Path:
             if not _has_commit(dest, commit):
                 raise SweSrlError(f"{task['instance_id']}: {repo}: commit {commit[:12]} is not in {url}")
     with _mirror_lock:
-        _mirrors_checked.add((repo, commit))
+        _mirrors_checked.add((str(dest), commit))
     return dest
 
 
