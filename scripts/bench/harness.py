@@ -13,15 +13,24 @@ Design choices:
 - throughput = instances / wall time of a whole `run_evaluation`, at 1 and 2
   workers, each in a fresh output folder (nothing skipped);
 - --repeats (default 1) runs of each setting; the fastest is kept.
+- SWE-bench rows (``../shared/swebench-dev/astroid-dev.jsonl``, skipped when absent or with
+  --no-astroid): for one instance per (repository, version) (--astroid-versions, default 2:
+  the oldest and the newest version; ``all`` for every one) the derived environment is built
+  cold (a fresh cache of pins and wheelhouses, the image rebuilt: resolution as of the row's
+  date, wheels, image) and timed; then each chosen instance's gold patch is graded in that
+  image and its grading time (container, patch, eval script, grading: the image time
+  excluded) is set beside the time of the test command itself.
 
-Usage: .venv/bin/python scripts/bench/harness.py [--json PATH] [--repeats N]
+Usage: .venv/bin/python scripts/bench/harness.py [--json PATH] [--repeats N] [--astroid-versions N|all]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +40,52 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 PROJECTS = ["boltons==24.0.0", "more-itertools==10.5.0"]
+DEV = Path(os.environ.get("SWE_SRL_SHARED", ROOT.parent / "shared")) / "swebench-dev"
+
+
+def astroid_figures(versions: str) -> dict | None:
+    """Cold build time of the derived environment per (repo, version); grading vs test time per instance."""
+    from swe_srl.harness.report import read_instance_report
+    from swe_srl.harness.run import EvalConfig, run_evaluation
+    from swe_srl.sandbox import EnvSpec, build_env_image
+    from swe_srl.tasks.loading import load_predictions, load_tasks
+    from swe_srl.tasks.swebench import derive_spec, load_tables
+
+    if not (DEV / "astroid-dev.jsonl").is_file() or not (DEV / "astroid.bundle").is_file():
+        print(f"astroid: {DEV} is absent, skipped", file=sys.stderr)
+        return None
+    tasks = load_tasks(DEV / "astroid-dev.jsonl")
+    first: dict[str, dict] = {}
+    for t in sorted(tasks, key=lambda t: t["created_at"]):
+        first.setdefault(t["version"], t)
+    order = sorted(first, key=lambda v: tuple(int(x) for x in v.split(".")))
+    chosen = order if versions == "all" else sorted({order[0], order[-1]} if int(versions) >= 2 else {order[0]},
+                                                     key=order.index)
+    os.environ["SWE_SRL_SWEBENCH_TABLES"] = load_tables().source.split("!")[0]
+    build_s: dict[str, float] = {}
+    grading: dict[str, float] = {}
+    tests: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="swe-srl-bench-astroid-") as tmp:
+        repos = Path(tmp) / "repos"
+        subprocess.run(["git", "clone", "-q", "--mirror", str(DEV / "astroid.bundle"),
+                        str(repos / "pylint-dev__astroid")], check=True)
+        os.environ["SWE_SRL_CACHE"] = str(Path(tmp) / "cache")  # cold: no cached pins or wheelhouses
+        for version in chosen:
+            task = {k: v for k, v in first[version].items() if k != "image"}
+            spec = EnvSpec.from_dict(derive_spec(task))
+            t0 = time.monotonic()
+            build_env_image(spec, repos / "pylint-dev__astroid", task["base_commit"], name="astroid", force=True)
+            build_s[f"{task['repo']} {version}"] = round(time.monotonic() - t0, 1)
+            out = Path(tmp) / "runs" / version
+            run_evaluation([task], load_predictions("gold", [task]), out,
+                           EvalConfig(run_id="bench-astroid", repos_dir=repos, timeout=900))
+            v = read_instance_report(out, task["instance_id"]) or {}
+            if not v.get("resolved"):
+                print(f"astroid: {task['instance_id']} {v.get('status')}: {str(v.get('error'))[:300]}", file=sys.stderr)
+            if v.get("duration_s") is not None and v.get("test_duration_s") is not None:
+                grading[task["instance_id"]] = round(v["duration_s"] - (v.get("timings") or {}).get("image_s", 0.0), 2)
+                tests[task["instance_id"]] = round(v["test_duration_s"], 2)
+    return {"env_build_s": build_s, "grading_s": grading, "test_s": tests}
 
 
 def one_run(tasks, workers: int, run_id: str) -> dict:
@@ -58,6 +113,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--no-astroid", action="store_true", help="skip the SWE-bench (astroid dev) figures")
+    ap.add_argument("--astroid-versions", default="2", help="versions to build cold: 1, 2 (oldest and newest) or all")
     args = ap.parse_args()
 
     from swe_srl.tasks.synthesize import synthesize_pypi_cached
@@ -94,6 +151,13 @@ def main() -> int:
     print(f"{'harness overhead (mean)':<28}{overhead:.2f} s   (max {overhead_max:.2f} s; goal < 2 s)")
     for w, v in per_workers.items():
         print(f"{'instances/min, workers=' + w:<28}{v:.1f}")
+    astroid = None if args.no_astroid else astroid_figures(args.astroid_versions)
+    if astroid:
+        figures["astroid"] = astroid
+        for key, secs in astroid["env_build_s"].items():
+            print(f"{'env build (cold) ' + key:<40}{secs:.0f} s")
+        for iid, secs in astroid["grading_s"].items():
+            print(f"{'grading ' + iid:<40}{secs:.1f} s   (tests themselves {astroid['test_s'][iid]:.1f} s)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

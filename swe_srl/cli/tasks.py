@@ -172,7 +172,7 @@ def register(app: typer.Typer) -> None:
         from swe_srl import __version__
         from swe_srl.cli.common import console, summary
         from swe_srl.errors import SweSrlError
-        from swe_srl.harness.environment import image_checker, specs_report
+        from swe_srl.tasks.environment import image_checker, specs_report
         from swe_srl.io import write_json
         from swe_srl.tasks.loading import load_tasks
 

@@ -44,7 +44,7 @@ from swe_srl.errors import SweSrlError
 from swe_srl.harness import eval_script as es
 from swe_srl.harness import guarded
 from swe_srl.harness import official
-from swe_srl.harness.environment import ROUTE_IMAGE, environment_for, image_checker
+from swe_srl.tasks.environment import ROUTE_IMAGE, environment_for, image_checker
 from swe_srl.harness.grading import APPLY_PATCH_FAIL, TESTS_TIMEOUT, grade, harness_text
 from swe_srl.harness.static_check import suspicious_reasons
 from swe_srl.harness.report import (

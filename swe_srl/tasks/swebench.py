@@ -1,6 +1,6 @@
 """SWE-bench rows as published: an environment for every row, or the reason there is none.
 
-Routes, in order (``swe_srl.harness.environment.environment_for``):
+Routes, in order (``swe_srl.tasks.environment.environment_for``):
 
 1. ``spec``: the task's inline ``spec`` or ``sandboxes/specs/<owner>__<name>.yaml``;
 2. ``image``: the row's ``image`` (the official per-instance image), when it is present
