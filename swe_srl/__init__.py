@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "trajectories", "data", "rewards", "train", "policy", "agent",
+    "trajectories", "data", "rewards", "train", "policy", "models", "agent",
     "sandbox", "tasks", "harness", "errors", "protocols", "io",
 }
 

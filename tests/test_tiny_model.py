@@ -30,7 +30,7 @@ def test_init_tiny_cli_builds_a_generating_chat_model(tmp_path):
 
 
 def test_tiny_model_build_is_deterministic(tmp_path):
-    from swe_srl.policy.tiny import build_tiny_model
+    from swe_srl.models.tiny import build_tiny_model
 
     a = build_tiny_model(tmp_path / "a", seed=3)
     b = build_tiny_model(tmp_path / "b", seed=3)

@@ -78,7 +78,7 @@ def main() -> None:
         tmp = Path(tmp)
         model = args.model
         if model is None:
-            from swe_srl.policy.tiny import build_tiny_model
+            from swe_srl.models.tiny import build_tiny_model
 
             model = str(build_tiny_model(tmp / "tiny"))
         save_toy_dataset(tmp / "data", toy_rows(32), toy_rows(2, id_prefix="val"))

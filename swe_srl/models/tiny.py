@@ -13,6 +13,9 @@ from __future__ import annotations
 import sysconfig
 from pathlib import Path
 
+from swe_srl.data.prompts import SYSTEM_PROMPT
+from swe_srl.trajectories.render import render_action
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
@@ -29,15 +32,7 @@ ADDED_TOKENS = [
 
 
 def _corpus(max_bytes: int) -> list[str]:
-    texts: list[str] = []
-    try:
-        from swe_srl.data.prompts import SYSTEM_PROMPT
-
-        texts.append(SYSTEM_PROMPT)
-    except Exception:  # the data stage is optional for building a model
-        pass
-    from swe_srl.trajectories.render import render_action
-
+    texts: list[str] = [SYSTEM_PROMPT]
     texts += [
         render_action("bash", {"command": "ls -la /testbed && git status && python -m pytest -x -q"}),
         render_action("str_replace_editor", {"command": "view", "path": "/testbed/setup.py", "view_range": [1, 40]}),

@@ -18,8 +18,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def solver_model(calc, tmp_path_factory) -> Path:
-    """The tiny model (``swe_srl.policy.tiny``), fine-tuned to answer the calc task's two prompts."""
-    from swe_srl.policy.tiny import build_tiny_model
+    """The tiny model (``swe_srl.models.tiny``), fine-tuned to answer the calc task's two prompts."""
+    from swe_srl.models.tiny import build_tiny_model
 
     root = tmp_path_factory.mktemp("models")
     base = build_tiny_model(root / "tiny")

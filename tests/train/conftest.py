@@ -20,6 +20,6 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    from swe_srl.policy.tiny import build_tiny_model
+    from swe_srl.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
