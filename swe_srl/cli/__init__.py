@@ -69,9 +69,9 @@ def main() -> None:
     try:
         app()
     except SweSrlError as e:
-        from swe_srl.cli.common import console
+        from swe_srl.cli.common import console, shown
 
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {shown(e)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         from swe_srl.cli.common import console

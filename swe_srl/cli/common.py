@@ -26,13 +26,32 @@ def progress(transient: bool = False) -> Progress:
     )
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0, 9), *range(11, 32), 127)}
+_CONTROL.update({0x9b: "\\x9b", 0x85: "\\x85"})
+
+
+def printable(text: Any) -> str:
+    """``text`` with control characters (terminal escape sequences from file names, logs or
+    command output) written as ``\\xNN``; newlines and tabs kept."""
+    return str(text).translate(_CONTROL)
+
+
+def shown(text: Any) -> str:
+    """:func:`printable`, with rich markup escaped too (for text printed with markup on)."""
+    from rich.markup import escape
+
+    return escape(printable(text))
+
+
 def summary(title: str, rows: Iterable[tuple[str, Any]]) -> None:
-    """Print a two-column summary table at the end of a command."""
-    table = Table(title=title, show_header=False, title_justify="left")
+    """Print a two-column summary table at the end of a command (values shown escaped)."""
+    from rich.text import Text
+
+    table = Table(title=Text(str(title).translate(_CONTROL)), show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
     for k, v in rows:
-        table.add_row(str(k), str(v))
+        table.add_row(Text(str(k).translate(_CONTROL)), Text(str(v).translate(_CONTROL)))
     Console().print(table)
 
 
@@ -40,5 +59,5 @@ def fail(message: str, code: int = 1) -> None:
     """Print a one-line error and exit non-zero."""
     import typer
 
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {shown(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -79,6 +79,9 @@ def register(app: typer.Typer) -> None:
 def _print_summary(report: dict, out: Path, elapsed: float, show_skips: int) -> None:
     from rich.console import Console, Group
     from rich.table import Table
+    from rich.text import Text
+
+    from swe_srl.cli.common import printable
 
     files = report["files"]
     mb = report["bytes"] / 1e6
@@ -91,21 +94,25 @@ def _print_summary(report: dict, out: Path, elapsed: float, show_skips: int) -> 
     head.add_row("records skipped", str(report["records_skipped"]))
     if report.get("prefix_duplicates_dropped"):
         head.add_row("prefix duplicates dropped", str(report["prefix_duplicates_dropped"]))
+    bad_utf8 = report.get("invalid_utf8") or {}
+    if bad_utf8.get("records"):
+        head.add_row("invalid UTF-8 replaced", f"{bad_utf8['records']} records in {bad_utf8['files']} files "
+                                               "(per file in report.json)")
     head.add_row("throughput", f"{mb:.1f} MB in {elapsed:.1f} s ({mb / max(elapsed, 1e-9):.1f} MB/s)")
-    head.add_row("output", f"{out / 'trajectories.jsonl'}, {out / 'report.json'}")
+    head.add_row("output", Text(printable(f"{out / 'trajectories.jsonl'}, {out / 'report.json'}")))
 
     fmt_table = Table(title="per format", title_justify="left")
     for col in ("format", "files", "trajectories", "steps"):
         fmt_table.add_column(col, justify="left" if col == "format" else "right")
     for name, c in report["formats"].items():
-        fmt_table.add_row(name, str(c["files"]), str(c["trajectories"]), str(c["steps"]))
+        fmt_table.add_row(Text(printable(name)), str(c["files"]), str(c["trajectories"]), str(c["steps"]))
 
     tools = list(report["actions_by_tool"].items())
     tool_table = Table(title="actions by tool", title_justify="left")
     tool_table.add_column("tool")
     tool_table.add_column("steps", justify="right")
     for name, n in tools[:8]:
-        tool_table.add_row(name, str(n))
+        tool_table.add_row(Text(printable(name)), str(n))
     if len(tools) > 8:
         tool_table.add_row(f"({len(tools) - 8} more)", str(sum(n for _, n in tools[8:])))
 
@@ -120,6 +127,6 @@ def _print_summary(report: dict, out: Path, elapsed: float, show_skips: int) -> 
     if skipped:
         out_console.print(f"[bold]skipped[/] ({report['skipped_total']}, all listed in report.json):", highlight=False)
         for reason in skipped[:show_skips]:
-            out_console.print(f"  {reason}", highlight=False, soft_wrap=True, markup=False)
+            out_console.print(f"  {printable(reason)}", highlight=False, soft_wrap=True, markup=False)
         if report["skipped_total"] > show_skips:
             out_console.print(f"  ... and {report['skipped_total'] - show_skips} more", highlight=False)

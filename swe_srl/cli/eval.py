@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         split: Optional[str] = typer.Option(None, "--split", help="Split of a dataset folder or hub dataset (default test, or the only one)."),
         pull: Optional[bool] = typer.Option(None, "--pull/--no-pull", help="Pull a row's official image when it is not present (default: try once, then stop trying)."),
         rewrite_reports: bool = typer.Option(False, "--rewrite-reports", help="Regrade saved logs (no containers)."),
+        strict: bool = typer.Option(True, "--strict/--lenient", help="strict: an instance whose patch looks like it tampers with the test run (report: suspicious) is unresolved; lenient: only flagged."),
     ) -> None:
         """Grade predictions with the SWE-bench-style harness."""
         import re
@@ -62,7 +63,18 @@ def register(app: typer.Typer) -> None:
         if not tasks:
             raise SweSrlError(f"{tasks_file}: no task instances" + (" with those --instance-ids" if ids else ""))
         preds = load_predictions(predictions, tasks)
+        from swe_srl.harness.run import check_predictions
+
+        check_predictions(preds, predictions)
+        duplicates = _duplicate_ids(predictions)
+        if duplicates:
+            from swe_srl.cli.common import console, shown
+
+            console.print(f"[yellow]warning:[/] {predictions}: {len(duplicates)} instance id(s) given more than once, "
+                          f"the last prediction of each is graded: {shown(', '.join(duplicates[:10]))}"
+                          + (" ..." if len(duplicates) > 10 else ""), highlight=False, markup=True)
         known = {t["instance_id"] for t in tasks}
+        unknown = sorted(set(preds) - known)
         preds = {k: v for k, v in preds.items() if k in known}
         if not preds:
             raise SweSrlError(f"{predictions}: no prediction matches an instance of {tasks_file}")
@@ -72,7 +84,7 @@ def register(app: typer.Typer) -> None:
             check_tasks([t for t in tasks if t["instance_id"] in preds], specs_dir, repos_dir, pull=pull)
         out_dir = out or Path("runs") / run_id
         config = EvalConfig(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir, repos_dir=repos_dir,
-                            pull=pull)
+                            pull=pull, strict=strict)
         counts = {"done": 0, "resolved": 0, "errors": 0, "skipped": 0}
         with progress() as bar:
             job = bar.add_task("eval", total=len(preds), status="")
@@ -86,7 +98,9 @@ def register(app: typer.Typer) -> None:
                            status=f"resolved {counts['resolved']}/{counts['done']} · errors {counts['errors']}")
 
             report = run_evaluation(tasks, preds, out_dir, config, rewrite_reports=rewrite_reports, on_result=on_result,
-                                    report_extra={"tasks": str(tasks_file), "predictions": str(predictions)})
+                                    report_extra={"tasks": str(tasks_file), "predictions": str(predictions),
+                                                  "unknown_prediction_ids": unknown,
+                                                  "duplicate_prediction_ids": duplicates, "strict": strict})
         summary(f"eval {run_id}", [
             ("instances", report["total_instances"]),
             ("submitted", report["submitted_instances"]),
@@ -96,6 +110,25 @@ def register(app: typer.Typer) -> None:
             ("  patch did not apply", report["patch_apply_failed_instances"]),
             ("empty patches", report["empty_patch_instances"]),
             ("errors (infra / timeout)", f"{report['infra_failure_instances']} / {report['timeout_instances']}"),
+            ("suspicious" + (" (graded unresolved)" if strict else " (flagged only)"),
+             report.get("suspicious_instances", 0)),
             ("skipped (finished before)", report["skipped_finished_instances"]),
+            *([("predictions not in the tasks" + (" or not selected" if ids else ""),
+                f"{len(unknown)}: {', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else ""))] if unknown else []),
+            *([("duplicate prediction ids", len(duplicates))] if duplicates else []),
             ("report", out_dir / "report.json"),
         ])
+
+
+def _duplicate_ids(source: str) -> list[str]:
+    """Instance ids that a predictions file lists more than once (none for gold/empty)."""
+    if source in ("gold", "empty"):
+        return []
+    from swe_srl.io import read_records
+
+    rows = read_records(source)
+    seen: dict[str, int] = {}
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("instance_id"), str):
+            seen[row["instance_id"]] = seen.get(row["instance_id"], 0) + 1
+    return sorted(i for i, n in seen.items() if n > 1)

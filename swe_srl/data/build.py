@@ -277,10 +277,12 @@ def split_trajectories(ids: Sequence[str], val_fraction: float, seed: int) -> se
     return set(unique[:n_val])
 
 
-def _percentiles(values: list[int]) -> dict[str, float]:
-    if not values:
+def _percentiles(values: list[int | None]) -> dict[str, float]:
+    """min/p50/p90/p95/p99/max/mean of the counted values (None: not counted, e.g.
+    a tokenizer given without a token budget); {} when nothing was counted."""
+    v = sorted(x for x in values if x is not None)
+    if not v:
         return {}
-    v = sorted(values)
 
     def pct(p: float) -> float:
         idx = min(len(v) - 1, max(0, math.ceil(p / 100 * len(v)) - 1))

@@ -399,6 +399,14 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory, not a YAML file") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not a text file (invalid UTF-8 at byte {e.start}); expected YAML") from None
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+        if "\x00" in text:
+            raise ConfigError(f"{path}: not a text file (NUL bytes); expected YAML")
         try:
             data = yaml_load(text) or {}
         except yaml.YAMLError as e:

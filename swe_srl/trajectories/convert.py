@@ -4,7 +4,8 @@ Design choices:
 
 * Inputs are files or directories; directories are walked recursively in a
   fixed order (each directory's files sorted by name, then its sub-directories
-  sorted), hidden files and directories skipped. The same inputs therefore
+  sorted), hidden files and directories skipped. Each real directory is
+  visited once (by device and inode), so symbolic-link loops end. The same inputs therefore
   always give the same output, byte for byte (ids and order are deterministic),
   so re-running a conversion simply rewrites it.
 * Each file is auto-detected on its own (or parsed with the ``--format``
@@ -15,7 +16,8 @@ Design choices:
   one directory are held until the directory ends (at most ``MAX_HELD``) and
   deduplicated with ``chat_messages.dedupe_prefix_trajectories``.
 * Bad input never stops a conversion: every file or record skipped is listed
-  in the report as ``file[:line]: reason`` and counted. A parser that breaks
+  in the report as ``file[:line]: reason`` and counted. Records whose invalid
+  UTF-8 was replaced are counted per file (``invalid_utf8``). A parser that breaks
   its contract (raises something other than :class:`ParseError`) is reported
   the same way, as ``parser error (...)``.
 * Outputs are written to temporary files and renamed into place at the end.
@@ -54,10 +56,11 @@ def iter_input_files(inputs: Iterable[str | os.PathLike]) -> Iterator[tuple[Path
     come before its sub-directories (sorted). Names starting with ``.`` are
     skipped. A missing input yields a :class:`ParseError`.
     """
+    seen: set[tuple[int, int]] = set()
     for raw in inputs:
         root = Path(raw)
         if root.is_dir():
-            yield from _walk(root)
+            yield from _walk(root, seen)
         elif root.is_file():
             yield root, root.stat().st_size
         elif root.exists():
@@ -66,7 +69,16 @@ def iter_input_files(inputs: Iterable[str | os.PathLike]) -> Iterator[tuple[Path
             yield ParseError("no such file or directory", str(root))
 
 
-def _walk(directory: Path) -> Iterator[tuple[Path, int] | ParseError]:
+def _walk(directory: Path, seen: set[tuple[int, int]]) -> Iterator[tuple[Path, int] | ParseError]:
+    try:
+        st = directory.stat()
+    except OSError as e:
+        yield ParseError(f"cannot stat ({e.strerror or e})", str(directory))
+        return
+    key = (st.st_dev, st.st_ino)
+    if key in seen:  # reached again through a symbolic link (a loop, or two links to one folder)
+        return
+    seen.add(key)
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as e:
@@ -84,7 +96,7 @@ def _walk(directory: Path) -> Iterator[tuple[Path, int] | ParseError]:
         except OSError as e:
             yield ParseError(f"cannot stat ({e.strerror or e})", str(directory / entry.name))
     for entry in subdirs:
-        yield from _walk(directory / entry.name)
+        yield from _walk(directory / entry.name, seen)
 
 
 @dataclass
@@ -112,6 +124,8 @@ class ConvertStats:
     actions_by_tool: Counter = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)
     skipped_total: int = 0
+    invalid_utf8: dict[str, int] = field(default_factory=dict)
+    """Records per file whose invalid UTF-8 was replaced."""
 
     def skip(self, reason: str) -> None:
         self.skipped_total += 1
@@ -140,6 +154,8 @@ class ConvertStats:
             "skipped": self.skipped,
             "skipped_total": self.skipped_total,
             "skipped_listed": len(self.skipped),
+            "invalid_utf8": {"files": len(self.invalid_utf8), "records": sum(self.invalid_utf8.values()),
+                             "by_file": dict(list(self.invalid_utf8.items())[:MAX_SKIP_REASONS])},
         }
 
 
@@ -228,7 +244,10 @@ def convert_file(path: Path, fmt: str, writer: _Writer, held: list[tuple[Traject
     Trajectories rebuilt from LLM-call logs are appended to ``held`` (the
     caller deduplicates them per directory) instead of being written.
     """
+    from swe_srl.trajectories.parsers._common import INVALID_UTF8
+
     stats = writer.stats
+    bad_utf8 = INVALID_UTF8[0]
     name, stream = _parse(path, fmt)
     written = 0
     try:
@@ -252,6 +271,8 @@ def convert_file(path: Path, fmt: str, writer: _Writer, held: list[tuple[Traject
         stats.skip(f"{path}: nesting too deep")
     except Exception as e:  # a parser bug must not stop the whole conversion
         stats.skip(f"{path}: parser error ({type(e).__name__}: {_one_line(str(e))})")
+    if INVALID_UTF8[0] > bad_utf8:
+        stats.invalid_utf8[str(path)] = INVALID_UTF8[0] - bad_utf8
     return name, written
 
 

@@ -39,12 +39,24 @@ def build_or_error(build: Callable[[], Any], where: str) -> Any:
         return ParseError(f"unexpected structure ({type(e).__name__}: {e})", where)
 
 
+# Records whose invalid UTF-8 was replaced (U+FFFD) by load_lenient, since the process started;
+# `swe-srl convert` reads it around each file to report the count per file.
+INVALID_UTF8 = [0]
+
+
 def load_lenient(data: bytes) -> Any:
-    """``orjson.loads``, salvaging input whose only fault is invalid UTF-8 inside strings."""
+    """``orjson.loads``, salvaging input whose only fault is invalid UTF-8 inside strings
+    (counted in :data:`INVALID_UTF8`)."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return orjson.loads(data.decode("utf-8", errors="replace"))
+        text = data.decode("utf-8", errors="replace")
+        value = orjson.loads(text)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            INVALID_UTF8[0] += 1
+        return value
 
 
 def read_json_document(path: Path, *, lenient: bool = False) -> Any:
