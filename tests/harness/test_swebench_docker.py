@@ -125,3 +125,14 @@ def test_validation_marks_a_deliberately_flaky_test_as_flaky(docker_engine, calc
     verdict = report["instances"][task["instance_id"]]
     assert verdict["verdict"] == "flaky" and verdict["flaky_tests"] == ["tests/test_calc.py::test_clock"]
     assert verdict["gold_resolved"] == [True, False] and report["valid_ids"] == []
+
+
+def test_an_inline_spec_comes_before_the_official_image(official_image, astroid, tmp_path):
+    from swe_srl.tasks.swebench import derive_spec
+
+    task, repos = astroid
+    row = dict(task, spec=derive_spec(task))  # the row names an image that is present; its inline spec wins
+    run_evaluation([row], load_predictions("gold", [row]), tmp_path, EvalConfig(run_id="inline", repos_dir=repos,
+                                                                                   timeout=900, pull=False))
+    gold = _report(tmp_path, INSTANCE)
+    assert gold["environment"] == "spec" and gold["resolved"], gold
