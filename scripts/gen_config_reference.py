@@ -27,6 +27,7 @@ END = "<!-- config-reference:end -->"
 SECTIONS = [
     ("Training: `srl:` section (`swe-srl train`)", "swe_srl.train.config:SrlOptions"),
     ("Training: `validation:` section", "swe_srl.train.config:ValidationOptions"),
+    ("Training: `rollout:` section (where completions come from)", "swe_srl.train.config:RolloutOptions"),
     ("Prompt (`swe-srl dataset` records it in stats.json; `swe-srl run` reads the model's)", "swe_srl.data.prompts:PromptConfig"),
     ("Datasets (`swe-srl dataset` options)", "swe_srl.data.build:DatasetConfig"),
     ("Agent (`swe-srl run` limits and prompt)", "swe_srl.agent.loop:AgentConfig"),

@@ -1,3 +1,4 @@
 from swe_srl.cli import main
 
-main()
+if __name__ == "__main__":  # vLLM workers may re-import the main module
+    main()

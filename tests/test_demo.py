@@ -31,8 +31,8 @@ def test_demo_small_runs_every_stage_and_its_outputs_hold_up(tmp_path):
         stats = json.loads((out / "data" / kind / "stats.json").read_text())
         rows = stats["rows"]["total"] if isinstance(stats["rows"], dict) else stats["rows"]
         assert rows > 0
-    # 4. training wrote metrics, plots and an adapter for both methods
-    for method in ("srl", "sft"):
+    # 4. training wrote metrics, plots and an adapter for each run (SFT, SRL, SFT then SRL)
+    for method in ("srl", "sft", "sft-srl"):
         run = out / "train" / method
         metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
         assert metrics and any("loss" in m for m in metrics)
@@ -40,10 +40,24 @@ def test_demo_small_runs_every_stage_and_its_outputs_hold_up(tmp_path):
         assert list((run / "plots").glob("*.png"))
     srl_metrics = (out / "train" / "srl" / "metrics.jsonl").read_text()
     assert "dynamic_sampling/drop_fraction" in srl_metrics and "reward" in srl_metrics
+    for method in ("srl", "sft-srl"):  # rollouts came from the vLLM engine serving the adapter
+        summary = json.loads((out / "train" / method / "summary.json").read_text())
+        assert summary["rollout"]["backend"] == "vllm" and summary["rollout"]["calls"] >= 2
+    # SFT then SRL started from the SFT adapter merged into the base
+    assert (out / "train" / "sft-srl" / "start_model" / "config.json").is_file()
+    # held-out scores of the four models, and the comparison table built from them
+    for name in ("base", "sft", "srl", "sft-srl"):
+        score = json.loads((out / "scores" / f"{name}.json").read_text())
+        assert score["samples"] == 8 and 0.0 <= score["format_valid_rate"] <= 1.0
+        assert 0.0 <= score["mean_similarity"] <= 1.0
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert [r["model"] for r in comparison["rows"]] == ["base", "sft", "srl", "sft-srl"]
+    assert "| SFT then SRL |" in (out / "comparison.md").read_text()
     # 5-6. every policy's predictions were graded; gold and the expert replay resolve everything
     tasks = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines() if line.strip()]
     assert len(tasks) >= 2
-    for name in ("gold", "srl", "sft", "expert-replay"):
+    graded = ["gold", "expert-replay"] + [f"{p}{m}" for p in ("", "oracle-") for m in ("base", "sft", "srl", "sft-srl")]
+    for name in graded:
         report = json.loads((out / "eval" / name / "report.json").read_text())
         assert report["total_instances"] == len(tasks)
         assert report["completed_instances"] + len(report.get("error_ids", [])) == len(tasks)
@@ -55,5 +69,5 @@ def test_demo_small_runs_every_stage_and_its_outputs_hold_up(tmp_path):
     assert html.count("data:image/png;base64,") >= 3
     for section in ("Dataset statistics", "Training", "Agent runs", "Evaluation"):
         assert f"<h2>{section}</h2>" in html
-    for policy in ("tiny-srl", "tiny-sft", "expert-replay", "gold"):
+    for policy in ("smollm2-srl", "smollm2-sft", "smollm2-sft-srl", "expert-replay", "gold"):
         assert policy in html

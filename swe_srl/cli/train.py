@@ -37,6 +37,11 @@ def register(app: typer.Typer) -> None:
         from swe_srl.train.config import load_config
         from swe_srl.train.runner import train
 
+        import signal
+        import sys
+
+        # SIGTERM ends the run like Ctrl-C: `finally` blocks run, so the vLLM engine's processes go too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         items = list(overrides or []) + list(ctx.args)
         cfg = load_config(config, items)
         result = train(cfg, resume=resume, log=lambda message: console.print(message, highlight=False, soft_wrap=True))

@@ -93,10 +93,13 @@ class VLLMRollouts:
         )
         if max_model_len:
             args["max_model_len"] = int(max_model_len)
+        before = _child_pids()
         try:
             self.llm = LLM(**args)
         except Exception as e:  # vLLM raises many kinds; one line for the user
             raise SweSrlError(f"rollout.backend=vllm: the engine did not start on {self.base_model}: {' '.join(str(e).split())[:300]}") from None
+        # The engine's processes (engine core, workers): ended by close() whatever state they are in.
+        self._engine_pids = _child_pids() - before
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self._lora = None
         self._lora_step: int | None = None
@@ -190,11 +193,42 @@ class VLLMRollouts:
         return [tokenizer.decode(seqs[0].token_ids, skip_special_tokens=True) for seqs in outs]
 
     def close(self) -> None:
+        """Shut the engine down, then end any of its processes still alive (no orphan keeps memory or cores)."""
         llm, self.llm = getattr(self, "llm", None), None
-        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-        shutdown = getattr(core, "shutdown", None)
-        if callable(shutdown):
-            shutdown()
+        if llm is not None:
+            try:
+                llm.llm_engine.engine_core.shutdown()
+            except Exception:  # noqa: BLE001 - the processes are ended below either way
+                pass
+        _end_processes(getattr(self, "_engine_pids", set()))
+
+
+def _child_pids() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _end_processes(pids: set[int], timeout: float = 5.0) -> None:
+    import psutil
+
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def _chat_ids(tokenizer, messages: list[dict[str, Any]]) -> list[int]:

@@ -419,3 +419,53 @@ def test_srl_with_vllm_rollouts_learns_from_the_served_adapter(sft_model, datase
     assert last > first + 0.03
     val = summary["validation"]
     assert [v["step"] for v in val] == [0, 10, 20]
+
+
+def _vllm_engine_pids() -> set[int]:
+    import psutil
+
+    out = set()
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if (p.info["name"] or "").startswith("VLLM") or any("VLLM::" in c for c in (p.info["cmdline"] or [])):
+                out.add(p.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_sigterm_during_vllm_training_leaves_no_engine_process(tiny_model, datasets_dir, tmp_path):
+    """Stopping `swe-srl train` with SIGTERM while the vLLM engine is up ends the engine's processes too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path / "srl.yaml", {
+        "method": "srl", "model": str(tiny_model), "dataset": str(datasets_dir / "mix"), "output_dir": str(out),
+        "lora": {"r": 4, "lora_alpha": 8, "target_modules": "all-linear"}, "rollout": {"backend": "vllm", "max_model_len": 1024},
+        "validation": {"every_steps": 0}, "num_generations": 4, "per_device_train_batch_size": 8,
+        "max_completion_length": 16, "max_steps": 10_000, "save_strategy": "no", "use_cpu": True, "disable_tqdm": True,
+    })
+    before = _vllm_engine_pids()
+    proc = subprocess.Popen([sys.executable, "-m", "swe_srl", "train", "--config", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and not (out / "rollout_adapters").is_dir():  # the engine serves step 0
+            assert proc.poll() is None, "training ended before its engine started"
+            time.sleep(1)
+        started = _vllm_engine_pids() - before
+        assert started, "no vLLM engine process was running"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(1)
+    assert not (_vllm_engine_pids() & started)
+    assert proc.returncode == 143
