@@ -11,16 +11,18 @@ Outputs in ``out_dir``:
 * ``replay_report.json`` (replay policies): per trajectory, whether the
   replay reproduced the recorded patch, and where and why it diverged.
 
-Each finished task is appended (trajectory first, then prediction) and
-flushed, so an interrupted run keeps its work; a re-run skips the instances
-already in ``predictions.jsonl``. Tasks that could not run at all (no
+Tasks run through the task runner (:mod:`swe_srl.execution`: threads here, or
+the nodes of a Ray cluster); the driver appends each finished task (trajectory
+first, then prediction) and flushes, so an interrupted run keeps its work; a
+re-run skips the instances already in ``predictions.jsonl``. Tasks that could not run at all (no
 environment, an image that fails to build, no recording to replay) are
 reported in the summary and retried by the next run.
 """
 
 from __future__ import annotations
 
-import threading
+import dataclasses
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from typing import Any, Callable
 
 from swe_srl import __version__
 from swe_srl.errors import SweSrlError
+from swe_srl.execution.base import Backend, Job, LocalBackend, TaskContext
 from swe_srl.io import append_jsonl, iter_jsonl, write_json, write_jsonl
 
 SUMMARY_FORMAT = "swe-srl.run-summary/v1"
@@ -116,6 +119,57 @@ def run_one(policy: Any, task: dict[str, Any], agent_config: Any, config: RunCon
     return result
 
 
+@dataclass
+class RunJob(Job):
+    """One task = one agent run. The policy is ``policy`` when the driver loaded it (local
+    backend), else it is loaded once per process or node from ``policy_spec`` and
+    ``policy_opts`` (an in-process model once per Ray node, not once per task)."""
+
+    agent_config: Any
+    config: RunConfig
+    run_meta: dict[str, Any]
+    model_name: str
+    policy_spec: str
+    policy_opts: dict[str, Any] = field(default_factory=dict)
+    policy: Any = None
+    name = "run"
+
+    def setup(self) -> Any:
+        if self.policy is not None:
+            return self.policy
+        from swe_srl.policy import load_policy
+
+        return load_policy(self.policy_spec, **self.policy_opts)
+
+    def teardown(self, state: Any) -> None:
+        if state is not None and state is not self.policy:  # loaded by setup (a BasePolicy): released here
+            state.close()
+
+    def run(self, task: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        iid = task["instance_id"]
+        if ctx.stopping:
+            return {"instance_id": iid, "error": "interrupted before it started"}
+        meta = self.run_meta
+        if not meta.get("policy_config"):
+            describe = getattr(ctx.state, "describe", None)
+            meta = {**meta, "policy_config": describe() if callable(describe) else {}}
+        try:
+            result = run_one(ctx.state, task, self.agent_config, self.config, meta)
+        except SweSrlError as e:
+            return {"instance_id": iid, "error": str(e)}
+        return {"instance_id": iid, "exit_reason": result.exit_reason, "steps": result.steps,
+                "format_errors": result.format_errors, "replay": result.trajectory.meta.get("replay"),
+                "trajectory": result.trajectory.to_dict(), "prediction": result.prediction(self.model_name)}
+
+
+def _portable_spec(spec: str) -> str:
+    """``hf:rel/path`` -> ``hf:/abs/path`` when the path exists here (node processes run elsewhere)."""
+    prefix, sep, target = spec.partition(":")
+    if sep and prefix in ("hf", "vllm", "replay") and not os.path.isabs(target) and os.path.exists(target):
+        return f"{prefix}:{os.path.abspath(target)}"
+    return spec
+
+
 def run_tasks(
     tasks: list[dict[str, Any]],
     policy: Any,
@@ -125,12 +179,19 @@ def run_tasks(
     config: RunConfig | None = None,
     policy_spec: str = "policy",
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    backend: Backend | None = None,
+    policy_opts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run every task not finished yet; returns the summary (also in summary.json)."""
+    """Run every task not finished yet; returns the summary (also in summary.json).
+
+    ``policy`` is a loaded policy, or None to load ``policy_spec`` (with ``policy_opts``)
+    where the tasks run: once in this process, or once per node of a remote ``backend``
+    (a loaded policy is never shipped to other machines)."""
     from swe_srl.agent.loop import AgentConfig
 
     config = config or RunConfig()
     agent_config = agent_config or AgentConfig()
+    backend = backend or LocalBackend(config.workers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not tasks:
@@ -146,48 +207,41 @@ def run_tasks(
     describe = getattr(policy, "describe", None)
     run_meta = {"run_name": run_name, "policy": policy_spec, "mode": config.mode, "swe_srl_version": __version__,
                 "policy_config": describe() if callable(describe) else {}}
-    lock = threading.Lock()
-    stop = threading.Event()
+    if backend.remote:
+        config = dataclasses.replace(
+            config, repos_dir=os.path.abspath(config.repos_dir) if config.repos_dir else None,
+            specs_dir=os.path.abspath(config.specs_dir) if config.specs_dir else None)
+        todo = [{**t, "repo_path": os.path.abspath(t["repo_path"])} if t.get("repo_path") else t for t in todo]
+    job = RunJob(agent_config, config, run_meta, model_name, _portable_spec(policy_spec) if backend.remote else policy_spec,
+                 dict(policy_opts or {}), None if backend.remote else policy)
     errors: list[dict[str, str]] = []
     t0 = time.monotonic()
-
-    def work(task: dict[str, Any]) -> dict[str, Any]:
-        iid = task["instance_id"]
-        if stop.is_set():
-            return {"instance_id": iid, "error": "interrupted before it started"}
-        try:
-            result = run_one(policy, task, agent_config, config, run_meta)
-        except SweSrlError as e:
-            return {"instance_id": iid, "error": str(e)}
-        with lock:
-            if stop.is_set():
-                return {"instance_id": iid, "error": "interrupted"}
-            append_jsonl(out / "trajectories.jsonl", result.trajectory.to_dict())
-            append_jsonl(out / "predictions.jsonl", result.prediction(model_name))
-        return {"instance_id": iid, "exit_reason": result.exit_reason, "steps": result.steps,
-                "format_errors": result.format_errors, "replay": result.trajectory.meta.get("replay")}
-
-    from swe_srl.sandbox import SandboxPool
-
-    # SandboxPool installs the sandboxes' signal handlers from this (main) thread: on Ctrl-C
-    # the containers are removed at once, running agents end, queued tasks are dropped.
-    try:
-        for item in SandboxPool(config.workers).imap(work, todo):
-            if item.error is not None:  # a bug, not bad input: counted, and the batch goes on
-                rec = {"instance_id": item.item["instance_id"], "error": f"{type(item.error).__name__}: {item.error}"}
-            else:
-                rec = item.value
-            if "error" in rec:
-                errors.append(rec)
-            if on_result is not None:
-                on_result(rec)
-    except BaseException:
-        stop.set()
-        raise
+    # The runner's interrupt policy: on Ctrl-C the containers are removed at once, running agents
+    # end, queued tasks are dropped; this loop (the driver) is the only writer of the outputs.
+    for outcome in backend.imap(job, todo):
+        if not outcome.ok:  # a bug, not bad input: counted, and the batch goes on
+            rec = {"instance_id": outcome.item["instance_id"], "error": outcome.error}
+        else:
+            rec = dict(outcome.value)
+            trajectory, prediction = rec.pop("trajectory", None), rec.pop("prediction", None)
+            if trajectory is not None and prediction is not None:
+                if not run_meta["policy_config"]:
+                    run_meta["policy_config"] = (trajectory.get("meta") or {}).get("policy_config") or {}
+                append_jsonl(out / "trajectories.jsonl", trajectory)
+                append_jsonl(out / "predictions.jsonl", prediction)
+        if backend.remote:
+            rec["node"] = outcome.node
+            if outcome.retries:
+                rec["node_retries"] = outcome.retries
+        if "error" in rec:
+            errors.append(rec)
+        if on_result is not None:
+            on_result(rec)
+    extra = {"backend": backend.describe()} if backend.remote else {}
     return write_summary(out, ids, errors, {
         "policy": policy_spec, "model_name_or_path": model_name, "mode": config.mode, "workers": config.workers,
         "agent_config": agent_config.to_dict(), "policy_config": run_meta["policy_config"],
-        "repos_dir": config.repos_dir, "sandbox": config.sandbox,
+        "repos_dir": config.repos_dir, "sandbox": config.sandbox, **extra,
     }, skipped=len(done), duration_s=time.monotonic() - t0)
 
 

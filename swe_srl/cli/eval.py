@@ -19,6 +19,8 @@ Examples:
 
   swe-srl eval --tasks tasks.jsonl --predictions out/predictions.jsonl --run-id exp1 --workers 2
 
+  swe-srl eval --tasks tasks.jsonl --predictions gold --run-id big --backend ray --ray-address HEAD:6379
+
   swe-srl eval --tasks SWE-bench_Lite/ --split test --predictions preds.jsonl --run-id lite --repos-dir repos/
 
   swe-srl eval --tasks dev.jsonl --predictions gold --run-id ok --instance-ids-file runs/validate-dev/validation.json
@@ -41,6 +43,8 @@ def register(app: typer.Typer) -> None:
         split: Optional[str] = typer.Option(None, "--split", help="Split of a dataset folder or hub dataset (default test, or the only one)."),
         pull: Optional[bool] = typer.Option(None, "--pull/--no-pull", help="Pull a row's official image when it is not present (default: try once, then stop trying)."),
         rewrite_reports: bool = typer.Option(False, "--rewrite-reports", help="Regrade saved logs (no containers)."),
+        backend: str = typer.Option("local", "--backend", help="local (--workers threads here) or ray (the Docker nodes of a Ray cluster; per-node concurrency from their CPU and memory)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: the running cluster, else a local one for this run)."),
         strict: bool = typer.Option(True, "--strict/--lenient", help="strict: an instance whose patch looks like it tampers with the test run (report: suspicious) is unresolved; lenient: only flagged."),
     ) -> None:
         """Grade predictions with the SWE-bench-style harness."""
@@ -48,11 +52,14 @@ def register(app: typer.Typer) -> None:
 
         from swe_srl.cli.common import progress, summary
         from swe_srl.errors import SweSrlError
+        from swe_srl.execution.base import make_backend
         from swe_srl.harness.run import EvalConfig, run_evaluation
         from swe_srl.tasks.loading import load_predictions, load_tasks
 
         if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
             raise SweSrlError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only")
+        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=EvalConfig.cpus,
+                              task_memory=EvalConfig.memory)
         ids = [i.strip() for v in instance_ids or [] for i in v.split(",") if i.strip()] or None
         if instance_ids_file is not None:
             from swe_srl.tasks.loading import read_id_filter
@@ -86,6 +93,7 @@ def register(app: typer.Typer) -> None:
         config = EvalConfig(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir, repos_dir=repos_dir,
                             pull=pull, strict=strict)
         counts = {"done": 0, "resolved": 0, "errors": 0, "skipped": 0}
+        per_node: dict[str, int] = {}
         with progress() as bar:
             job = bar.add_task("eval", total=len(preds), status="")
 
@@ -94,10 +102,14 @@ def register(app: typer.Typer) -> None:
                 counts["skipped"] += int(skipped)
                 counts["resolved"] += int(bool(verdict.get("resolved")))
                 counts["errors"] += int(verdict.get("status") in ("infra_error", "timeout"))
+                if not skipped and verdict.get("node"):
+                    per_node[verdict["node"]] = per_node.get(verdict["node"], 0) + 1
+                nodes = f" · {_nodes(per_node)}" if per_node else ""
                 bar.update(job, completed=counts["done"],
-                           status=f"resolved {counts['resolved']}/{counts['done']} · errors {counts['errors']}")
+                           status=f"resolved {counts['resolved']}/{counts['done']} · errors {counts['errors']}{nodes}")
 
             report = run_evaluation(tasks, preds, out_dir, config, rewrite_reports=rewrite_reports, on_result=on_result,
+                                    backend=runner,
                                     report_extra={"tasks": str(tasks_file), "predictions": str(predictions),
                                                   "unknown_prediction_ids": unknown,
                                                   "duplicate_prediction_ids": duplicates, "strict": strict})
@@ -113,6 +125,7 @@ def register(app: typer.Typer) -> None:
             ("suspicious" + (" (graded unresolved)" if strict else " (flagged only)"),
              report.get("suspicious_instances", 0)),
             ("skipped (finished before)", report["skipped_finished_instances"]),
+            *([("instances per node", _nodes(per_node))] if per_node else []),
             *([("predictions not in the tasks" + (" or not selected" if ids else ""),
                 f"{len(unknown)}: {', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else ""))] if unknown else []),
             *([("duplicate prediction ids", len(duplicates))] if duplicates else []),
@@ -132,3 +145,7 @@ def _duplicate_ids(source: str) -> list[str]:
         if isinstance(row, dict) and isinstance(row.get("instance_id"), str):
             seen[row["instance_id"]] = seen.get(row["instance_id"], 0) + 1
     return sorted(i for i, n in seen.items() if n > 1)
+
+
+def _nodes(counts: dict[str, int]) -> str:
+    return ", ".join(f"{node} {n}" for node, n in sorted(counts.items()))

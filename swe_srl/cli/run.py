@@ -19,6 +19,8 @@ Examples:
   swe-srl run --tasks tasks.jsonl --policy replay:out/traj/trajectories.jsonl --out runs/replay
 
   swe-srl run --tasks tasks.jsonl --policy vllm:out/model --mode oracle-edit --out runs/oracle
+
+  swe-srl run --tasks tasks.jsonl --policy openai:http://HOST:8000/v1#tiny --out runs/api --backend ray
 """
 
 
@@ -93,13 +95,17 @@ def register(app: typer.Typer) -> None:
         policy_opt: Optional[list[str]] = typer.Option(None, "--policy-opt", help="Backend option KEY=VALUE (repeatable), e.g. dtype=bfloat16, max_concurrency=4."),
         model_name: Optional[str] = typer.Option(None, "--model-name", help="model_name_or_path in predictions (default: the policy)."),
         sandbox_opt: Optional[list[str]] = typer.Option(None, "--sandbox-opt", help="Sandbox limit KEY=VALUE (repeatable): cpus, memory, pids_limit, network, command_timeout, max_output_chars."),
+        backend: str = typer.Option("local", "--backend", help="local (--workers threads here) or ray (the Docker nodes of a Ray cluster; an hf:/vllm: policy loads once per node)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: the running cluster, else a local one for this run)."),
     ) -> None:
         """Run a policy on every task and write SWE-bench predictions and canonical trajectories."""
         from swe_srl.agent.loop import AgentConfig
         from swe_srl.agent.runner import RunConfig, finished_ids, run_tasks
         from swe_srl.cli.common import console, progress, summary
         from swe_srl.errors import SweSrlError
+        from swe_srl.execution.base import make_backend
         from swe_srl.policy import load_policy, parse_spec
+        from swe_srl.sandbox.spec import SandboxConfig
         from swe_srl.tasks import load_tasks
 
         parse_spec(policy)  # a bad spec fails before anything heavy loads
@@ -109,6 +115,9 @@ def register(app: typer.Typer) -> None:
             raise SweSrlError(f"--sandbox-opt: unknown key(s) {', '.join(sorted(set(sandbox) - allowed))}; valid: {', '.join(sorted(allowed))}")
         config = RunConfig(mode=mode, workers=workers, model_name=model_name,
                            repos_dir=str(repos_dir) if repos_dir else None, sandbox=sandbox)
+        limits = SandboxConfig(**{k: v for k, v in sandbox.items() if k in ("cpus", "memory")})
+        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=limits.cpus,
+                              task_memory=limits.memory)
         policy_opts = _policy_opts(policy_opt or [])
         prompt, prompt_source = resolve_prompt_config(
             policy, policy_opts, prompt_from,
@@ -128,8 +137,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"prompt: {prompt.context_steps} rounds, observations cut to {prompt.max_observation_chars} "
                           f"characters{budget}; from {prompt_source}", highlight=False, soft_wrap=True)
         counts = {"submitted": 0, "limits": 0, "errors": 0}
-        with console.status(f"loading policy {policy}"):
-            pol = load_policy(policy, **opts)
+        per_node: dict[str, int] = {}
+        if runner.remote:  # loaded on each node, once (never shipped from here)
+            pol = None
+        else:
+            with console.status(f"loading policy {policy}"):
+                pol = load_policy(policy, **opts)
         try:
             with progress() as bar:
                 job = bar.add_task("run", total=todo, status="")
@@ -141,13 +154,17 @@ def register(app: typer.Typer) -> None:
                         counts["submitted"] += 1
                     elif rec["exit_reason"].endswith("_limit"):
                         counts["limits"] += 1
+                    if rec.get("node"):
+                        per_node[rec["node"]] = per_node.get(rec["node"], 0) + 1
+                    nodes = " · " + ", ".join(f"{k} {v}" for k, v in sorted(per_node.items())) if per_node else ""
                     bar.update(job, advance=1, status=f"submitted {counts['submitted']} · limits {counts['limits']}"
-                               f" · errors {counts['errors']}")
+                               f" · errors {counts['errors']}{nodes}")
 
                 result = run_tasks(task_list, pol, out, agent_config=agent_config, config=config,
-                                   policy_spec=policy, on_result=on_result)
+                                   policy_spec=policy, on_result=on_result, backend=runner, policy_opts=opts)
         finally:
-            pol.close()
+            if pol is not None:
+                pol.close()
         rows: list[tuple[str, Any]] = [
             ("tasks", result["total_tasks"]),
             ("completed", f"{result['completed']} ({result['resumed_from_previous_runs']} from earlier runs)"),
@@ -157,6 +174,7 @@ def register(app: typer.Typer) -> None:
             ("mean steps", result["mean_steps"]),
             ("non-empty patches", result["nonempty_patches"]),
             ("errors", len(result["errors"])),
+            *([("tasks per node", ", ".join(f"{k} {v}" for k, v in sorted(per_node.items())))] if per_node else []),
         ]
         if "replay" in result:
             r = result["replay"]

@@ -17,6 +17,8 @@ Examples:
 
   swe-srl tasks validate tasks.jsonl --repeat 2
 
+  swe-srl tasks validate tasks.jsonl --repeat 3 --backend ray --ray-address HEAD:6379
+
   swe-srl tasks specs dev.jsonl --out dev-specs.json
 
   swe-srl tasks validate dev.jsonl --repos-dir repos/ --repeat 2 --out runs/validate-dev
@@ -115,6 +117,8 @@ def register(app: typer.Typer) -> None:
         repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="DIR/<owner>__<name>: a git repository, bare or not."),
         specs_dir: Optional[Path] = typer.Option(None, "--specs-dir", help="Environment specs (default sandboxes/specs)."),
         write_valid: Optional[Path] = typer.Option(None, "--write-valid", help="Also write the valid tasks to this JSONL."),
+        backend: str = typer.Option("local", "--backend", help="local (--workers threads here) or ray (the Docker nodes of a Ray cluster)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: the running cluster, else a local one for this run)."),
     ) -> None:
         """Run gold (N times) and empty patches; write the verdict per instance."""
         from swe_srl.cli.common import console, progress, summary
@@ -122,9 +126,13 @@ def register(app: typer.Typer) -> None:
         from swe_srl.tasks.loading import load_tasks
         from swe_srl.tasks.validate import VALIDATION, validate_tasks
 
-        from swe_srl.harness.run import check_tasks
+        from swe_srl.execution.base import make_backend
+        from swe_srl.harness.run import EvalConfig, check_tasks
 
         from swe_srl.tasks.loading import read_id_filter
+
+        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=EvalConfig.cpus,
+                              task_memory=EvalConfig.memory)
 
         ids = [i.strip() for v in instance_ids or [] for i in v.split(",") if i.strip()] or None
         if instance_ids_file is not None:
@@ -143,7 +151,8 @@ def register(app: typer.Typer) -> None:
                 bar.update(job, completed=done["n"], status=f"{phase}: {iid[:40]} {verdict.get('status')}")
 
             report = validate_tasks(tasks, out_dir, repeat=repeat, workers=workers, timeout=timeout,
-                                    specs_dir=specs_dir, repos_dir=repos_dir, on_result=on_result, pull=pull)
+                                    specs_dir=specs_dir, repos_dir=repos_dir, on_result=on_result, pull=pull,
+                                    backend=runner)
         if write_valid:
             valid = set(report["valid_ids"])
             write_jsonl(write_valid, [t for t in tasks if t["instance_id"] in valid])

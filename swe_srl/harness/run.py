@@ -24,15 +24,15 @@ default) a suspicious instance is unresolved.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import hashlib
 import json
 import os
-import signal
 import stat
+import tempfile
 import threading
 import time
 import traceback
@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from swe_srl.errors import SweSrlError
+from swe_srl.execution.base import Backend, Job, LocalBackend, Outcome, TaskContext
 from swe_srl.harness import eval_script as es
 from swe_srl.harness import guarded
 from swe_srl.harness import official
@@ -299,36 +300,83 @@ def check_tasks(tasks: list[dict[str, Any]], specs_dir: Path | None = None, repo
 Callback = Callable[[str, dict[str, Any], bool], None]
 
 
-@contextlib.contextmanager
-def _stop_on_signals(stopping: threading.Event):
-    """While evaluating: SIGINT/SIGTERM first tell the workers to stop (no retry, no
-    new sandbox), then go to the sandbox reaper's handler, which removes the live
-    sandboxes at once so workers blocked in a long test return. Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    from swe_srl.sandbox import reaper
+@dataclass
+class EvalJob(Job):
+    """One instance = one task of the runner: ``(task, prediction)`` -> its verdict.
 
-    reaper.install_handlers()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    On this machine the instance's files are written in place, as it runs; on a
+    remote node (``ship_files``) they are written to a scratch folder there and
+    sent back with the verdict, for the driver to write."""
 
-    def handler(signum: int, frame: Any) -> None:
-        stopping.set()
-        prev = previous.get(signum)
-        if callable(prev):
-            prev(signum, frame)
-        else:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+    out_dir: Path
+    config: EvalConfig
+    ship_files: bool = False
+    name = "eval"
 
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, prev in previous.items():
-            if signal.getsignal(sig) is handler:
-                signal.signal(sig, prev)
+    def run(self, item: tuple[dict[str, Any], dict[str, Any]], ctx: TaskContext) -> dict[str, Any]:
+        task, prediction = item
+        if not self.ship_files:
+            return {"verdict": self._evaluate(task, prediction, self.out_dir, ctx.stop), "files": None}
+        with tempfile.TemporaryDirectory(prefix="swe-srl-eval-") as tmp:
+            verdict = self._evaluate(task, prediction, Path(tmp), ctx.stop)
+            inst_dir = Path(tmp) / task["instance_id"]
+            files = {p.name: p.read_bytes() for p in sorted(inst_dir.iterdir()) if p.is_file()} \
+                if inst_dir.is_dir() else {}
+        return {"verdict": verdict, "files": files}
+
+    def _evaluate(self, task: dict[str, Any], prediction: dict[str, Any], out_dir: Path,
+                  stop: threading.Event) -> dict[str, Any]:
+        try:
+            verdict = evaluate_instance(task, prediction, out_dir, self.config, stop)
+            if verdict.get("status") == STATUS_INFRA and verdict.get("error_kind") == "sandbox" \
+                    and not stop.is_set():
+                # a container that died or could not start: one more try in a fresh one
+                verdict = evaluate_instance(task, prediction, out_dir, self.config, stop)
+                verdict["retried"] = True
+            return verdict
+        except Exception as e:  # a harness bug on one instance must not stop the run: saved as an error
+            inst_dir = out_dir / task["instance_id"]
+            inst_dir.mkdir(parents=True, exist_ok=True)
+            verdict = {"patch_successfully_applied": False, "resolved": False, "status": STATUS_INFRA,
+                       "error_kind": "harness", "error": f"{type(e).__name__}: {e}",
+                       "traceback": traceback.format_exc()[-4000:]}
+            write_json(inst_dir / REPORT, {task["instance_id"]: verdict})
+            return verdict
+
+
+def _save_outcome(out_dir: Path, outcome: Outcome, remote: bool) -> dict[str, Any]:
+    """The driver's side of one finished instance: its files (sent back by a remote node),
+    report.json last, so an instance counts as finished only once everything is written."""
+    task = outcome.item[0]
+    iid = task["instance_id"]
+    inst_dir = out_dir / iid
+    if outcome.ok:
+        verdict, files = outcome.value["verdict"], outcome.value["files"] or {}
+    else:  # the task lost its node too often, or the runner failed it: an error, retried by the next run
+        verdict = {"patch_successfully_applied": False, "resolved": False, "status": STATUS_INFRA,
+                   "error_kind": "runner", "error": outcome.error,
+                   **({"traceback": outcome.traceback} if outcome.traceback else {})}
+        files = {}
+    if remote:
+        verdict["node"] = outcome.node
+        if outcome.retries:
+            verdict["node_retries"] = outcome.retries
+        for name, data in files.items():
+            if name != REPORT:
+                with atomic_open(inst_dir / name, "wb") as fh:
+                    fh.write(data)
+    if remote or not outcome.ok:
+        inst_dir.mkdir(parents=True, exist_ok=True)
+        write_json(inst_dir / REPORT, {iid: verdict})
+    return verdict
+
+
+def _portable(task: dict[str, Any]) -> dict[str, Any]:
+    """The task with a relative ``repo_path`` made absolute (another process, another folder)."""
+    rp = task.get("repo_path")
+    if rp and not os.path.isabs(str(rp)):
+        return {**task, "repo_path": os.path.abspath(str(rp))}
+    return task
 
 
 @_guarded_run
@@ -341,6 +389,7 @@ def run_evaluation(
     rewrite_reports: bool = False,
     on_result: Callback | None = None,
     report_extra: dict[str, Any] | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Evaluate every task that has a prediction; returns (and writes) the run report.
 
@@ -349,6 +398,10 @@ def run_evaluation(
 
     ``on_result(instance_id, verdict, skipped)`` is called as instances finish
     (skipped: an earlier run had finished it).
+
+    ``backend`` runs the instances (default: ``config.workers`` threads here); with a
+    remote one (Ray) each verdict records its ``node`` (and ``node_retries`` when a
+    node was lost under it) and the run report its ``backend``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -371,40 +424,21 @@ def run_evaluation(
             else:
                 pending.append(t)
 
-        stopping = threading.Event()
-
-        def one(task: dict[str, Any]) -> dict[str, Any]:
-            try:
-                verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config, stopping)
-                if verdict.get("status") == STATUS_INFRA and verdict.get("error_kind") == "sandbox" \
-                        and not stopping.is_set():
-                    # a container that died or could not start: one more try in a fresh one
-                    verdict = evaluate_instance(task, predictions[task["instance_id"]], out_dir, config, stopping)
-                    verdict["retried"] = True
-                return verdict
-            except Exception as e:  # a harness bug on one instance must not stop the run: saved as an error
-                inst_dir = out_dir / task["instance_id"]
-                inst_dir.mkdir(parents=True, exist_ok=True)
-                verdict = {"patch_successfully_applied": False, "resolved": False, "status": STATUS_INFRA,
-                           "error_kind": "harness", "error": f"{type(e).__name__}: {e}",
-                           "traceback": traceback.format_exc()[-4000:]}
-                write_json(inst_dir / REPORT, {task["instance_id"]: verdict})
-                return verdict
-
-        ex = cf.ThreadPoolExecutor(max_workers=max(1, config.workers))
-        with _stop_on_signals(stopping):
-            futures = {ex.submit(one, t): t["instance_id"] for t in pending}
-            try:
-                for fut in cf.as_completed(futures):
-                    verdict = fut.result()
-                    if on_result:
-                        on_result(futures[fut], verdict, False)
-            except BaseException:
-                # interrupted: queued instances are dropped, finished ones are saved already
-                stopping.set()
-                ex.shutdown(wait=False, cancel_futures=True)
-                raise
-        ex.shutdown(wait=True)
+        backend = backend or LocalBackend(max(1, config.workers))
+        if backend.remote:
+            config = dataclasses.replace(
+                config, specs_dir=Path(config.specs_dir).resolve() if config.specs_dir else None,
+                repos_dir=Path(config.repos_dir).resolve() if config.repos_dir else None)
+        job = EvalJob(out_dir, config, ship_files=backend.remote)
+        items = [(_portable(t), predictions[t["instance_id"]]) for t in pending]
+        # Ctrl-C: the runner's interrupt policy (no new instance, no retry, sandboxes removed);
+        # what was saved stays, and the re-run resumes from it
+        for outcome in backend.imap(job, items):
+            verdict = _save_outcome(out_dir, outcome, backend.remote)
+            if on_result:
+                on_result(outcome.item[0]["instance_id"], verdict, False)
+        if backend.remote:
+            report_extra = {**(report_extra or {}), "backend": backend.describe()}
     report = run_report(tasks, predictions, out_dir, run_id=config.run_id, started=started,
                         extra={"skipped_finished_instances": skipped, "timeout_s": config.timeout,
                                "workers": config.workers, "rewritten": rewrite_reports,

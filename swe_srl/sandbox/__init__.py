@@ -23,7 +23,6 @@ _EXPORTS = {
     "ensure_base_image": "swe_srl.sandbox.images",
     "DockerSandbox": "swe_srl.sandbox.docker_sandbox",
     "LocalSandbox": "swe_srl.sandbox.local",
-    "SandboxPool": "swe_srl.sandbox.pool",
     "reap_orphans": "swe_srl.sandbox.reaper",
     "prune": "swe_srl.sandbox.reaper",
 }

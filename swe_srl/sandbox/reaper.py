@@ -112,8 +112,8 @@ def _handler(signum: int, frame: Any) -> None:
 def install_handlers() -> None:
     """Install the atexit hook and (from the main thread only) the signal handlers, once each.
 
-    Called when a sandbox starts and by :class:`SandboxPool` in the caller's thread, so handlers
-    are in place even when every sandbox starts in a worker thread."""
+    Called when a sandbox starts and by the task runner (:mod:`swe_srl.execution`) in the
+    caller's thread, so handlers are in place even when every sandbox starts in a worker thread."""
     global _atexit_installed, _signals_installed
     if not _atexit_installed:
         _atexit_installed = True

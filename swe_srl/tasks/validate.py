@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from swe_srl import __version__
+from swe_srl.execution.base import Backend, LocalBackend
 from swe_srl.harness.report import read_instance_report
 from swe_srl.io import write_json
 from swe_srl.tasks.loading import load_predictions
@@ -84,18 +85,24 @@ def validate_tasks(
     repos_dir: Path | None = None,
     on_result: Callable[[str, str, dict[str, Any], bool], None] | None = None,
     pull: bool | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
-    """Run gold ``repeat`` times and empty once; write ``out_dir/validation.json``."""
+    """Run gold ``repeat`` times and empty once; write ``out_dir/validation.json``.
+
+    ``backend``: the task runner's backend (:mod:`swe_srl.execution`; default ``workers``
+    threads here)."""
     from swe_srl.harness.run import EvalConfig, run_evaluation
 
     out_dir = Path(out_dir)
     phases = [f"gold-{i + 1}" for i in range(max(1, repeat))] + ["empty"]
-    for phase in phases:
-        preds = load_predictions("empty" if phase == "empty" else "gold", tasks)
-        config = EvalConfig(run_id=f"validate-{phase}", timeout=timeout, workers=workers, specs_dir=specs_dir,
-                            repos_dir=repos_dir, pull=pull)
-        run_evaluation(tasks, preds, out_dir / phase, config,
-                       on_result=(lambda iid, v, skipped, phase=phase: on_result(phase, iid, v, skipped)) if on_result else None)
+    backend = backend or LocalBackend(max(1, workers))
+    with backend.session():
+        for phase in phases:
+            preds = load_predictions("empty" if phase == "empty" else "gold", tasks)
+            config = EvalConfig(run_id=f"validate-{phase}", timeout=timeout, workers=workers, specs_dir=specs_dir,
+                                repos_dir=repos_dir, pull=pull)
+            run_evaluation(tasks, preds, out_dir / phase, config, backend=backend,
+                           on_result=(lambda iid, v, skipped, phase=phase: on_result(phase, iid, v, skipped)) if on_result else None)
     verdicts: dict[str, Any] = {}
     for t in tasks:
         iid = t["instance_id"]

@@ -1,4 +1,4 @@
-"""Environment images (cache, labels, repository snapshot), the pool, and the CLI."""
+"""Environment images (cache, labels, repository snapshot), the task runner over sandboxes, and the CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from swe_srl.errors import SweSrlError
-from swe_srl.sandbox import EnvSpec, SandboxPool
+from swe_srl.sandbox import EnvSpec
 from swe_srl.sandbox.spec import LABEL_BASE_COMMIT, LABEL_HASH, LABEL_MANAGED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,8 +77,31 @@ def test_bad_commit_is_a_clear_error(tiny_repo, env_spec):
         build_env_image(env_spec, tiny_repo[0], "0000000")
 
 
+class _SandboxJob:
+    """A task-runner job that starts a sandbox of ``image`` per item and calls ``work(sandbox, item)``."""
+
+    name = "sandbox"
+
+    def __init__(self, image, work):
+        self.image, self.work = image, work
+
+    def setup(self):
+        return None
+
+    def teardown(self, state):
+        pass
+
+    def run(self, item, ctx):
+        from swe_srl.sandbox import DockerSandbox
+
+        with DockerSandbox.start(self.image) as sb:
+            return self.work(sb, item)
+
+
 @pytest.mark.docker
-def test_pool_bounds_concurrency_and_isolates_failures(env_image):
+def test_runner_bounds_concurrency_and_isolates_failures(env_image):
+    from swe_srl.execution import LocalBackend
+
     live, peak, lock = [0], [0], threading.Lock()
 
     def work(sb, item):
@@ -95,9 +118,9 @@ def test_pool_bounds_concurrency_and_isolates_failures(env_image):
             with lock:
                 live[0] -= 1
 
-    results = SandboxPool(2).run_in_sandboxes(["a", "bad", "c", "d"], lambda _: env_image, work)
-    assert results[0] == ("a", 1) and results[2] == ("c", 1) and results[3] == ("d", 1)
-    assert isinstance(results[1], ValueError)
+    results = {o.item: o for o in LocalBackend(2).imap(_SandboxJob(env_image, work), ["a", "bad", "c", "d"])}
+    assert [results[k].value for k in "acd"] == [("a", 1), ("c", 1), ("d", 1)]
+    assert results["bad"].error == "ValueError: boom" and results["bad"].value is None
     assert peak[0] == 2
 
 
