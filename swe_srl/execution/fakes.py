@@ -1,0 +1,32 @@
+"""A job without Docker, for tests and benchmarks of the runner's backends: each task
+sleeps, then reports where it ran and which setup it used (setup runs once per process
+or node actor, so two tasks on one node report the same ``setup_id``)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from swe_srl.execution.base import Job, TaskContext
+
+
+@dataclass
+class SleepJob(Job):
+    seconds: float = 0.1
+    fail: tuple[Any, ...] = ()
+    """Items whose task raises ``ValueError`` (an error outcome, not a lost node)."""
+    name = "sleep"
+
+    def setup(self) -> str:
+        return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def run(self, item: Any, ctx: TaskContext) -> dict[str, Any]:
+        if item in self.fail:
+            raise ValueError(f"task {item!r} fails")
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline and not ctx.stopping:
+            time.sleep(min(0.05, self.seconds))
+        return {"item": item, "pid": os.getpid(), "setup_id": ctx.state, "node": ctx.node, "stopped": ctx.stopping}

@@ -1,0 +1,188 @@
+"""The Ray backend on a two-node Ray cluster on this machine (a head and a second
+node, one CPU and the ``docker`` resource each, started with Ray's own cluster
+utilities): tasks spread over both nodes with one setup per node; an eval of the
+calc tasks gives the same verdicts and files as the local backend; a driver
+killed mid-run leaves no container and the re-run resumes; a worker node stopped
+mid-run loses and duplicates nothing (its task is retried on the other node, and
+the retry recorded). One cluster for the module; the node test goes last."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+WRONG = ("diff --git a/calc/__init__.py b/calc/__init__.py\n--- a/calc/__init__.py\n+++ b/calc/__init__.py\n"
+         "@@ -4,4 +4,4 @@ def add(a, b):\n \n \n def sub(a, b):\n-    return a - b\n+    return a * b\n")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"docker": 1}})
+    worker = c.add_node(num_cpus=1, resources={"docker": 1})
+    c.wait_for_nodes()
+    yield c, worker
+    if ray.is_initialized():
+        ray.shutdown()
+    c.shutdown()
+
+
+def _tasks(calc_task: dict, names: list[str]) -> list[dict]:
+    return [dict(calc_task, instance_id=f"local__calc-{n}") for n in names]
+
+
+def _run_containers(run_id: str) -> list[str]:
+    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=swe-srl.run={run_id}"],
+                          stdout=subprocess.PIPE, text=True).stdout.split()
+
+
+def _wait_no_containers(run_id: str, seconds: float = 60) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while (left := _run_containers(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+def test_tasks_spread_over_both_nodes_with_one_setup_per_node(cluster):
+    from swe_srl.execution import RayBackend
+    from swe_srl.execution.fakes import SleepJob
+
+    c, _ = cluster
+    backend = RayBackend(c.address)
+    outcomes = list(backend.imap(SleepJob(0.3, fail=(3,)), range(8)))
+    assert sorted(o.index for o in outcomes) == list(range(8))
+    assert [o.error for o in outcomes if not o.ok] == ["ValueError: task 3 fails"]
+    by_node = collections.defaultdict(set)
+    for o in outcomes:
+        if o.ok:
+            by_node[o.node].add(o.value["setup_id"])
+            assert o.value["node"] == o.node and o.attempts == 1 and not o.retries
+    assert len(by_node) == 2 and all(len(ids) == 1 for ids in by_node.values())  # setup once per node
+    assert {n["slots"] for n in backend.describe()["nodes"].values()} == {1}  # 1 CPU per node
+    assert not ray.is_initialized()  # the driver disconnected (the cluster stays)
+
+
+def test_eval_gives_the_local_backends_verdicts_and_files(cluster, calc_task, calc_image, tmp_path):
+    from swe_srl.execution import RayBackend
+    from swe_srl.harness.report import read_instance_report
+    from swe_srl.harness.run import EvalConfig, run_evaluation
+
+    c, _ = cluster
+    tasks = _tasks(calc_task, ["gold-1", "gold-2", "empty", "wrong"])
+    preds = {t["instance_id"]: {"instance_id": t["instance_id"], "model_name_or_path": "m",
+                                "model_patch": {"gold": t["patch"], "empty": "", "wrong": WRONG}[
+                                    t["instance_id"].split("-")[-1] if "gold" not in t["instance_id"] else "gold"]}
+             for t in tasks}
+    local = run_evaluation(tasks, preds, tmp_path / "local", EvalConfig(run_id="parity-local", workers=2, timeout=120))
+    remote = run_evaluation(tasks, preds, tmp_path / "ray", EvalConfig(run_id="parity-ray", timeout=120),
+                            backend=RayBackend(c.address))
+    for key in ("resolved_ids", "unresolved_ids", "empty_patch_ids", "error_ids", "completed_instances"):
+        assert local[key] == remote[key], key
+    assert local["resolved_ids"] == ["local__calc-gold-1", "local__calc-gold-2"]
+    assert remote["backend"]["name"] == "ray" and sum(n["tasks"] for n in remote["backend"]["nodes"].values()) == 4
+    for t in tasks:
+        iid = t["instance_id"]
+        lv, rv = read_instance_report(tmp_path / "local", iid), read_instance_report(tmp_path / "ray", iid)
+        for key in ("status", "resolved", "patch_successfully_applied", "tests_status", "apply_method"):
+            assert lv.get(key) == rv.get(key), (iid, key)
+        assert rv["node"] in remote["backend"]["nodes"]
+        files = sorted(p.name for p in (tmp_path / "local" / iid).iterdir())
+        assert files == sorted(p.name for p in (tmp_path / "ray" / iid).iterdir())
+        for name in ("patch.diff", "eval.sh"):
+            assert (tmp_path / "local" / iid / name).read_bytes() == (tmp_path / "ray" / iid / name).read_bytes()
+    wrong = read_instance_report(tmp_path / "ray", "local__calc-wrong")
+    assert wrong["tests_status"]["PASS_TO_PASS"]["failure"] == ["tests/test_calc.py::test_sub"]
+
+
+def test_killed_driver_leaves_no_container_and_the_rerun_resumes(cluster, calc_task, calc_image, tmp_path):
+    from swe_srl.harness.report import read_instance_report
+    from swe_srl.io import write_jsonl
+
+    c, _ = cluster
+    write_jsonl(tmp_path / "tasks.jsonl", _tasks(calc_task, [f"k{i}" for i in range(6)]))
+    run_id = f"ray-killed-{os.getpid()}"
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "swe_srl", "eval", "--tasks", str(tmp_path / "tasks.jsonl"), "--predictions", "gold",
+            "--run-id", run_id, "--out", str(out), "--backend", "ray", "--ray-address", c.address]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not list(out.glob("*/report.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/report.json")}
+    assert 1 <= len(finished) < 6
+    assert _wait_no_containers(run_id) == []  # the run's actors died with it; their sandboxes went too
+    again = subprocess.run(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "instances per node" in again.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["resolved_instances"] == 6 and report["skipped_finished_instances"] == len(finished)
+    for iid, mtime in finished.items():
+        assert (out / iid / "report.json").stat().st_mtime_ns == mtime  # not redone
+        assert read_instance_report(out, iid)["resolved"]
+
+
+def test_stopping_a_worker_node_mid_run_loses_and_duplicates_nothing(cluster, calc_task, calc_image, tmp_path):
+    import psutil
+
+    from swe_srl.execution import RayBackend
+    from swe_srl.harness.report import read_instance_report
+    from swe_srl.harness.run import EvalConfig, run_evaluation
+    from swe_srl.sandbox.spec import LABEL_OWNER
+
+    c, worker = cluster
+    raylet = worker.all_processes["raylet"][0].process.pid
+    run_id = f"ray-node-{os.getpid()}"
+    tasks = _tasks(calc_task, [f"n{i}" for i in range(6)])
+    preds = {t["instance_id"]: {"instance_id": t["instance_id"], "model_name_or_path": "m", "model_patch": t["patch"]}
+             for t in tasks}
+    removed = threading.Event()
+
+    def on_worker(pid: int) -> bool:
+        try:
+            return raylet in {p.pid for p in psutil.Process(pid).parents()}
+        except psutil.NoSuchProcess:
+            return False
+
+    def stop_worker_when_it_runs_a_task() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            ids = _run_containers(run_id)
+            owners = subprocess.run(["docker", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL_OWNER}"}}}}', *ids],
+                                    stdout=subprocess.PIPE, text=True).stdout.split() if ids else []
+            if any(on_worker(int(o.rsplit(":", 2)[1])) for o in owners):
+                c.remove_node(worker, allow_graceful=False)
+                removed.set()
+                return
+            time.sleep(0.1)
+
+    seen: list[str] = []
+    killer = threading.Thread(target=stop_worker_when_it_runs_a_task, daemon=True)
+    killer.start()
+    report = run_evaluation(tasks, preds, tmp_path, EvalConfig(run_id=run_id, timeout=120),
+                            on_result=lambda iid, v, skipped: seen.append(iid), backend=RayBackend(c.address))
+    killer.join(timeout=5)
+    assert removed.is_set(), "the worker node never ran a task"
+    assert sorted(seen) == sorted(t["instance_id"] for t in tasks)  # each instance once: nothing lost, nothing twice
+    assert report["resolved_instances"] == 6 and report["error_ids"] == []
+    retried = [read_instance_report(tmp_path, t["instance_id"]) for t in tasks]
+    retried = [v for v in retried if v.get("node_retries")]
+    assert retried, "no task was retried after its node stopped"
+    for v in retried:
+        assert v["resolved"] and v["node"] != v["node_retries"][0]["node"]
+    assert _wait_no_containers(run_id) == []
