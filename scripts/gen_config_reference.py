@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Generate the README's configuration reference from the config dataclasses.
+"""Generate the README's configuration reference from the config models.
 
-Design choice: the reference is written once, in the code (a docstring under
-each dataclass field), and this script copies it into README.md between the
+Design choice: the reference is written once, in the code (a pydantic
+``Field(description=...)``, or a docstring under a dataclass field for the
+configs that are still dataclasses), and this script copies it into README.md between the
 ``config-reference`` markers. ``tests/test_readme.py`` fails when the README
 is stale, so the two cannot drift apart. Run it after changing a config class:
 
@@ -31,6 +32,7 @@ SECTIONS = [
     ("Prompt (`swe-srl dataset` records it in stats.json; `swe-srl run` reads the model's)", "swe_srl.data.prompts:PromptConfig"),
     ("Datasets (`swe-srl dataset` options)", "swe_srl.data.build:DatasetConfig"),
     ("Agent (`swe-srl run` limits and prompt)", "swe_srl.agent.loop:AgentConfig"),
+    ("Sampling (every policy backend; `swe-srl run` sets them with `--temperature`, `--max-new-tokens`, `--seed`, `--policy-opt KEY=VALUE`)", "swe_srl.policy.base:SamplingConfig"),
     ("Runs (`swe-srl run`)", "swe_srl.agent.runner:RunConfig"),
     ("Environment specs (`sandboxes/specs/<owner>__<name>.yaml`, a task's inline `spec`)", "swe_srl.sandbox.spec:EnvSpec"),
     ("Sandbox limits (`--sandbox-opt KEY=VALUE`)", "swe_srl.sandbox.spec:SandboxConfig"),
@@ -67,7 +69,11 @@ def rows(cls: type):
     fields) or a pydantic model (``Field(description=...)``)."""
     if hasattr(cls, "model_fields"):
         for name, f in cls.model_fields.items():
-            default = "(required)" if f.is_required() else f"`{f.get_default(call_default_factory=True)!r}`"
+            if f.is_required():
+                default = "(required)"
+            else:
+                value = f.get_default(call_default_factory=True)
+                default = f"`{type(value).__name__}()`" if hasattr(type(value), "model_fields") else f"`{value!r}`"
             yield name, default, " ".join((f.description or "").split())
         return
     docs = field_docs(cls)

@@ -20,7 +20,7 @@ PACKAGE = ROOT / "swe_srl"
 # point to a lower rank (or within its own unit).
 LAYERS: list[tuple[str, ...]] = [
     ("swe_srl", "errors"),  # core: the package root (__version__) and the error vocabulary,
-    ("io", "text", "formats"),  # then the helpers built on them
+    ("io", "text", "formats", "config"),  # then the helpers built on them (config: the base of every config model)
     ("trajectories",),
     ("protocols",),  # the seams: above the canonical records they name, below every backend
     ("data", "rewards"),

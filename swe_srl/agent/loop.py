@@ -26,9 +26,12 @@ clean training data.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
+from pydantic import Field
+
+from swe_srl.config import Config
 from swe_srl.data.prompts import PromptConfig, fit_prompt
 from swe_srl.errors import FormatError, SweSrlError
 from swe_srl.policy.base import PolicyError
@@ -59,35 +62,26 @@ INTERRUPTED = "interrupted"
 LIMIT_REASONS = (STEP_LIMIT, TOKEN_LIMIT, TIME_LIMIT, FORMAT_ERROR_LIMIT)
 
 
-@dataclass
-class AgentConfig:
+class AgentConfig(Config):
     """Limits and prompt settings of one agent run."""
 
-    max_steps: int = 50
-    """Policy calls per run (format errors count: every call costs)."""
-    max_total_tokens: int | None = None
-    """Prompt + completion tokens over the run (None: no limit)."""
-    max_wall_time_s: float | None = 1800.0
-    """Wall-clock seconds per run; commands get at most the time that is left."""
-    max_format_errors: int = 5
-    """Malformed responses tolerated per run; one more ends it."""
-    prompt: PromptConfig = field(default_factory=PromptConfig)
-    """The prompt's settings, as in training (``swe-srl run`` reads the model's); its budget is further capped by what the policy's context window leaves after the completion."""
-    max_response_chars: int = 200_000
-    """A longer response is rejected as a format error without parsing."""
-    command_timeout: float | None = None
-    """Per-command timeout in seconds (None: the sandbox's default)."""
-    keep_chars: int = 2000
-    """How much of a rejected response is kept in the trajectory's meta."""
-    max_thought_chars: int = 20_000
-    """Thoughts longer than this are stored cut head-and-tail."""
-
-    def __post_init__(self) -> None:
-        if self.max_steps < 1 or self.max_format_errors < 0 or not isinstance(self.prompt, PromptConfig):
-            raise SweSrlError(f"invalid AgentConfig: {self}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "prompt": self.prompt.to_dict()}
+    max_steps: int = Field(50, ge=1, description="Policy calls per run (format errors count: every call costs).")
+    max_total_tokens: int | None = Field(
+        None, description="Prompt + completion tokens over the run (None: no limit).")
+    max_wall_time_s: float | None = Field(
+        1800.0, description="Wall-clock seconds per run; commands get at most the time that is left.")
+    max_format_errors: int = Field(
+        5, ge=0, description="Malformed responses tolerated per run; one more ends it.")
+    prompt: PromptConfig = Field(
+        default_factory=PromptConfig,
+        description="The prompt's settings, as in training (``swe-srl run`` reads the model's); its budget is "
+                    "further capped by what the policy's context window leaves after the completion.")
+    max_response_chars: int = Field(
+        200_000, description="A longer response is rejected as a format error without parsing.")
+    command_timeout: float | None = Field(
+        None, description="Per-command timeout in seconds (None: the sandbox's default).")
+    keep_chars: int = Field(2000, description="How much of a rejected response is kept in the trajectory's meta.")
+    max_thought_chars: int = Field(20_000, description="Thoughts longer than this are stored cut head-and-tail.")
 
 
 class AgentExit(Exception):

@@ -7,11 +7,15 @@ from typing import Optional
 
 import typer
 
-from swe_srl.data.prompts import DEFAULT_PROMPT_CONFIG as PROMPT
+from swe_srl.data.build import DatasetConfig
+from swe_srl.data.prompts import PromptConfig
 
-# The prompt flags and the PromptConfig fields they set (for error messages).
+# Defaults come from the config models (one place); the flags name their fields in errors.
+D = DatasetConfig()
+P = D.prompt
 PROMPT_FLAGS = {"context_steps": "--context-steps", "max_observation_chars": "--max-observation-chars",
                 "max_prompt_tokens": "--max-prompt-tokens"}
+DATASET_FLAGS = {"kind": "--kind", "tokenizer": "--tokenizer", "val_fraction": "--val-fraction", "seed": "--seed"}
 
 HELP = """Canonical trajectories -> step-wise SRL / SFT datasets.
 
@@ -38,31 +42,30 @@ def register(app: typer.Typer) -> None:
     def dataset_cmd(
         trajectories: Path = typer.Argument(..., metavar="TRAJECTORIES.jsonl", help="Canonical trajectories (swe-srl convert output)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output directory."),
-        kind: str = typer.Option("srl", "--kind", help="srl (prompt + expert_action) or sft (prompt + completion)."),
-        context_steps: int = typer.Option(PROMPT.context_steps, "--context-steps", help="Previous expert rounds shown in the prompt."),
-        max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="Token budget of the prompt (needs --tokenizer)."),
+        kind: str = typer.Option(D.kind, "--kind", help="srl (prompt + expert_action) or sft (prompt + completion)."),
+        context_steps: int = typer.Option(P.context_steps, "--context-steps", help="Previous expert rounds shown in the prompt."),
+        max_prompt_tokens: Optional[int] = typer.Option(P.max_prompt_tokens, "--max-prompt-tokens", help="Token budget of the prompt (needs --tokenizer)."),
         tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Local tokenizer directory with a chat template (e.g. from `swe-srl model init-tiny`)."),
-        only_resolved: bool = typer.Option(False, "--only-resolved", help="Keep only resolved trajectories."),
-        only_submitted: bool = typer.Option(False, "--only-submitted", help="Keep only trajectories that submitted."),
-        drop_format_errors: bool = typer.Option(True, "--drop-format-errors/--keep-format-errors", help="Drop steps whose observation is a format error."),
-        only_canonical_tools: bool = typer.Option(False, "--only-canonical-tools/--all-tools", help="Keep only bash / str_replace_editor / submit targets."),
-        dedupe: bool = typer.Option(True, "--dedupe/--no-dedupe", help="Keep identical (prompt, action) rows once."),
-        val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of trajectories in the validation split."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split."),
-        max_observation_chars: int = typer.Option(PROMPT.max_observation_chars, "--max-observation-chars", help="Cut longer observations head-and-tail."),
+        only_resolved: bool = typer.Option(D.only_resolved, "--only-resolved", help="Keep only resolved trajectories."),
+        only_submitted: bool = typer.Option(D.only_submitted, "--only-submitted", help="Keep only trajectories that submitted."),
+        drop_format_errors: bool = typer.Option(D.drop_format_errors, "--drop-format-errors/--keep-format-errors", help="Drop steps whose observation is a format error."),
+        only_canonical_tools: bool = typer.Option(D.only_canonical_tools, "--only-canonical-tools/--all-tools", help="Keep only bash / str_replace_editor / submit targets."),
+        dedupe: bool = typer.Option(D.dedupe, "--dedupe/--no-dedupe", help="Keep identical (prompt, action) rows once."),
+        val_fraction: float = typer.Option(D.val_fraction, "--val-fraction", help="Fraction of trajectories in the validation split."),
+        seed: int = typer.Option(D.seed, "--seed", help="Seed of the train/validation split."),
+        max_observation_chars: int = typer.Option(P.max_observation_chars, "--max-observation-chars", help="Cut longer observations head-and-tail."),
     ) -> None:
         import sys
 
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         from swe_srl.cli.common import console
-        from swe_srl.data.build import DatasetConfig, build_dataset
-        from swe_srl.data.prompts import PromptConfig
+        from swe_srl.data.build import build_dataset
 
         prompt = PromptConfig.from_dict(
             {"context_steps": context_steps, "max_observation_chars": max_observation_chars,
              "max_prompt_tokens": max_prompt_tokens}, "swe-srl dataset", names=PROMPT_FLAGS)
-        cfg = DatasetConfig(
+        cfg = DatasetConfig.from_dict(dict(
             kind=kind,
             prompt=prompt,
             tokenizer=str(tokenizer) if tokenizer else None,
@@ -73,8 +76,7 @@ def register(app: typer.Typer) -> None:
             dedupe=dedupe,
             val_fraction=val_fraction,
             seed=seed,
-        )
-        cfg.validate()
+        ), "swe-srl dataset", names=DATASET_FLAGS)
         command = {"argv": ["swe-srl", *sys.argv[1:]]}
         with Progress(SpinnerColumn(), TextColumn("[bold]dataset"), TextColumn("{task.fields[status]}"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:

@@ -7,7 +7,11 @@ from typing import Any, Optional
 
 import typer
 
-from swe_srl.data.prompts import DEFAULT_PROMPT_CONFIG as PROMPT
+from swe_srl.agent.loop import AgentConfig
+
+# Defaults come from the config model (one place).
+A = AgentConfig()
+PROMPT = A.prompt
 
 EXAMPLES = """
 Examples:
@@ -77,7 +81,7 @@ def register(app: typer.Typer) -> None:
         policy: str = typer.Option(..., "--policy", help="hf:PATH | vllm:PATH | openai:URL#MODEL | replay:TRAJ.jsonl"),
         out: Path = typer.Option(..., "--out", help="Output directory (re-running resumes)."),
         mode: str = typer.Option("agent", "--mode", help="agent (multi-step in a sandbox) or oracle-edit (one call)."),
-        max_steps: int = typer.Option(50, "--max-steps", help="Policy calls per task."),
+        max_steps: int = typer.Option(A.max_steps, "--max-steps", help="Policy calls per task."),
         workers: int = typer.Option(1, "--workers", help="Tasks run concurrently."),
         instance_ids: Optional[list[str]] = typer.Option(None, "--instance-id", help="Only these instances (repeatable)."),
         repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Where owner__name repositories are, for tasks without repo_path."),
@@ -88,10 +92,10 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: greedy)."),
         max_new_tokens: int = typer.Option(1024, "--max-new-tokens", help="Generated tokens per response."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed."),
-        max_total_tokens: Optional[int] = typer.Option(None, "--max-total-tokens", help="Prompt+completion tokens per task."),
-        time_limit: float = typer.Option(1800.0, "--time-limit", help="Wall-clock seconds per task."),
-        max_format_errors: int = typer.Option(5, "--max-format-errors", help="Malformed responses tolerated per task."),
-        command_timeout: Optional[float] = typer.Option(None, "--command-timeout", help="Seconds per shell command (default: the sandbox's)."),
+        max_total_tokens: Optional[int] = typer.Option(A.max_total_tokens, "--max-total-tokens", help="Prompt+completion tokens per task."),
+        time_limit: float = typer.Option(A.max_wall_time_s, "--time-limit", help="Wall-clock seconds per task."),
+        max_format_errors: int = typer.Option(A.max_format_errors, "--max-format-errors", help="Malformed responses tolerated per task."),
+        command_timeout: Optional[float] = typer.Option(A.command_timeout, "--command-timeout", help="Seconds per shell command (default: the sandbox's)."),
         policy_opt: Optional[list[str]] = typer.Option(None, "--policy-opt", help="Backend option KEY=VALUE (repeatable), e.g. dtype=bfloat16, max_concurrency=4."),
         model_name: Optional[str] = typer.Option(None, "--model-name", help="model_name_or_path in predictions (default: the policy)."),
         sandbox_opt: Optional[list[str]] = typer.Option(None, "--sandbox-opt", help="Sandbox limit KEY=VALUE (repeatable): cpus, memory, pids_limit, network, command_timeout, max_output_chars."),
@@ -99,7 +103,6 @@ def register(app: typer.Typer) -> None:
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: the running cluster, else a local one for this run)."),
     ) -> None:
         """Run a policy on every task and write SWE-bench predictions and canonical trajectories."""
-        from swe_srl.agent.loop import AgentConfig
         from swe_srl.agent.runner import RunConfig, finished_ids, run_tasks
         from swe_srl.cli.common import console, progress, summary
         from swe_srl.errors import SweSrlError

@@ -176,7 +176,6 @@ def _build_base(python: str, base_image: Optional[str], force: bool, log) -> str
 
 def _build_one_repo(repo: Path, commit: str, spec_file: Optional[Path], python: str, base_image: Optional[str],
                     force: bool, log) -> None:  # type: ignore[no-untyped-def]
-    import dataclasses
     import time
 
     from swe_srl.cli.common import summary
@@ -185,7 +184,7 @@ def _build_one_repo(repo: Path, commit: str, spec_file: Optional[Path], python: 
 
     spec = EnvSpec.from_yaml(spec_file) if spec_file else EnvSpec(python=python)
     if base_image:
-        spec = dataclasses.replace(spec, base_image=base_image)
+        spec = spec.model_copy(update={"base_image": base_image})
     t0 = time.monotonic()
     tag = build_env_image(spec, repo, commit, force=force, log=log)
     summary("sandbox build", [("image", tag), ("seconds", f"{time.monotonic() - t0:.1f}")])

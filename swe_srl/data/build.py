@@ -38,60 +38,49 @@ import os
 import random
 import shutil
 import tempfile
+import typing
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+from pydantic import Field
 
 from swe_srl import __version__
+from swe_srl.config import Config
 from swe_srl.data.prompts import PromptConfig, fit_prompt, format_completion
 from swe_srl.errors import SweSrlError
 from swe_srl.io import dumps, iter_jsonl, loads, write_json
 from swe_srl.trajectories.models import CANONICAL_TOOLS, Step, Trajectory
 
 DATASET_FORMAT_TAG = "swe-srl.dataset/v1"
-KINDS = ("srl", "sft")
+DatasetKind = Literal["srl", "sft"]
+KINDS = typing.get_args(DatasetKind)
 SPLITS = ("train", "validation")
 
 
-@dataclass
-class DatasetConfig:
+class DatasetConfig(Config):
     """Options of ``swe-srl dataset`` (recorded in stats.json)."""
 
-    kind: str = "srl"
-    """``srl`` (prompt + expert_action) or ``sft`` (prompt + completion)."""
-    prompt: PromptConfig = field(default_factory=PromptConfig)
-    """The prompt's settings (rounds shown, observation cap, token budget: see PromptConfig); recorded in stats.json."""
-    tokenizer: str | None = None
-    """A local Hugging Face tokenizer directory (with a chat template)."""
-    only_resolved: bool = False
-    """Keep only trajectories whose outcome is ``resolved``."""
-    only_submitted: bool = False
-    """Keep only trajectories that submitted (a patch or a submit action)."""
-    drop_format_errors: bool = True
-    """Drop steps whose observation is a format error (targets and context)."""
-    only_canonical_tools: bool = False
-    """Keep only targets using bash / str_replace_editor / submit."""
-    dedupe: bool = True
-    """Keep identical (prompt, action) rows once."""
-    val_fraction: float = 0.1
-    """Fraction of trajectories in the validation split."""
-    seed: int = 0
-    """Seed of the split."""
-
-    def validate(self) -> None:
-        if self.kind not in KINDS:
-            raise SweSrlError(f"--kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
-        if not isinstance(self.prompt, PromptConfig):
-            raise SweSrlError(f"prompt must be a PromptConfig, not {type(self.prompt).__name__}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise SweSrlError("--val-fraction must be in [0, 1)")
-        if self.prompt.max_prompt_tokens is not None and not self.tokenizer:
-            raise SweSrlError("--max-prompt-tokens needs --tokenizer PATH (a local tokenizer directory)")
+    kind: DatasetKind = Field("srl", description="``srl`` (prompt + expert_action) or ``sft`` (prompt + completion).")
+    prompt: PromptConfig = Field(
+        default_factory=PromptConfig,
+        description="The prompt's settings (rounds shown, observation cap, token budget: see PromptConfig); "
+                    "recorded in stats.json.")
+    tokenizer: str | None = Field(None, description="A local Hugging Face tokenizer directory (with a chat template).")
+    only_resolved: bool = Field(False, description="Keep only trajectories whose outcome is ``resolved``.")
+    only_submitted: bool = Field(
+        False, description="Keep only trajectories that submitted (a patch or a submit action).")
+    drop_format_errors: bool = Field(
+        True, description="Drop steps whose observation is a format error (targets and context).")
+    only_canonical_tools: bool = Field(False, description="Keep only targets using bash / str_replace_editor / submit.")
+    dedupe: bool = Field(True, description="Keep identical (prompt, action) rows once.")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of trajectories in the validation split.")
+    seed: int = Field(0, description="Seed of the split.")
 
     def to_dict(self) -> dict[str, Any]:
         """The options for stats.json ``config`` (the prompt's go to ``prompt_config``)."""
-        return {k: v for k, v in asdict(self).items() if k != "prompt"}
+        return self.model_dump(mode="json", exclude={"prompt"})
 
 
 @dataclass
@@ -306,7 +295,8 @@ def build_dataset(
 ) -> dict[str, Any]:
     """Build the dataset; returns the stats (also written to ``out/stats.json``)."""
     cfg = cfg or DatasetConfig()
-    cfg.validate()
+    if cfg.prompt.max_prompt_tokens is not None and not cfg.tokenizer:
+        raise SweSrlError("--max-prompt-tokens needs --tokenizer PATH (a local tokenizer directory)")
     src = Path(trajectories_path)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from swe_srl.config import Config
 from swe_srl.errors import ConfigError
 from swe_srl.text import truncate_middle
 from swe_srl.trajectories.models import Step
@@ -88,7 +89,7 @@ PROMPT_CONFIG_FILE = "prompt_config.json"
 TruncationStep = Literal["oldest_rounds", "observations", "last_round", "task"]
 
 
-class PromptConfig(BaseModel):
+class PromptConfig(Config):
     """How the step-wise prompt is built and fitted to a token budget (one contract
     for ``swe-srl dataset``, the agent, greedy validation and ``swe-srl score``)."""
 
@@ -117,28 +118,17 @@ class PromptConfig(BaseModel):
             raise ValueError("each step may appear once")
         return v
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
     @classmethod
     def from_dict(cls, data: Any, source: str = "prompt config", names: dict[str, str] | None = None) -> "PromptConfig":
         """Validate ``data``; a bad key or value is a one-line :class:`ConfigError`
         naming ``source`` and the field (as ``names`` calls it, e.g. a CLI flag).
 
-        >>> PromptConfig.from_dict({"context_step": 3}, "x.json")
+        >>> PromptConfig.from_dict({"context_step": 3}, "x.json")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        swe_srl.errors.ConfigError: x.json: context_step: Extra inputs are not permitted
+        swe_srl.errors.ConfigError: x.json: context_step: unknown key; valid: context_steps, ...; did you mean context_steps?
         """
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected an object of PromptConfig fields, got {type(data).__name__}")
-        try:
-            return cls(**data)
-        except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ())) or "?"
-            where = (names or {}).get(where, where)
-            raise ConfigError(f"{source}: {where}: {err.get('msg', 'invalid')}") from None
+        return super().from_dict(data, source, names)
 
 
 DEFAULT_PROMPT_CONFIG = PromptConfig()

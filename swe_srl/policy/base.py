@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from swe_srl.errors import ConfigError, SweSrlError
+from pydantic import BeforeValidator, ConfigDict, Field
+
+from swe_srl.config import Config
+from swe_srl.errors import SweSrlError
 from swe_srl.protocols import Completion, Policy
 
 __all__ = ["BasePolicy", "Completion", "DEFAULT_STOP", "PolicyError", "SamplingConfig", "bind", "check_messages",
@@ -37,46 +39,32 @@ class PolicyError(SweSrlError):
     """The policy could not answer (server down after retries, model failure)."""
 
 
-@dataclass(frozen=True)
-class SamplingConfig:
+def _stop(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else (() if value is None else value)
+
+
+class SamplingConfig(Config):
     """How candidates are sampled; every backend honours every field."""
 
-    temperature: float = 1.0
-    """0 means greedy decoding."""
-    top_p: float = 1.0
-    max_tokens: int = 512
-    """Cap on generated tokens per candidate."""
-    stop: tuple[str, ...] = DEFAULT_STOP
-    """Generation ends after the first of these strings (kept in the text)."""
-    seed: int | None = None
-    """Makes sampling reproducible where the backend allows it."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(1.0, ge=0, description="0 means greedy decoding.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling: the smallest token set of this probability.")
+    max_tokens: int = Field(512, ge=1, description="Cap on generated tokens per candidate.")
+    stop: Annotated[tuple[str, ...], BeforeValidator(_stop)] = Field(
+        DEFAULT_STOP, description="Generation ends after the first of these strings (kept in the text).")
+    seed: int | None = Field(None, description="Makes sampling reproducible where the backend allows it.")
 
     @classmethod
     def from_options(cls, opts: dict[str, Any]) -> tuple["SamplingConfig", dict[str, Any]]:
         """Split keyword options into a SamplingConfig and the backend's own options."""
-        names = {f.name for f in fields(cls)}
-        mine = {k: v for k, v in opts.items() if k in names}
-        rest = {k: v for k, v in opts.items() if k not in names}
-        if "stop" in mine:
-            stop = mine["stop"]
-            mine["stop"] = (stop,) if isinstance(stop, str) else tuple(stop or ())
-        for key, typ in (("temperature", float), ("top_p", float), ("max_tokens", int)):
-            if key in mine:
-                try:
-                    mine[key] = typ(mine[key])
-                except (TypeError, ValueError):
-                    raise ConfigError(f"policy option {key}={mine[key]!r} is not a number") from None
-        if mine.get("seed") is not None:
-            mine["seed"] = int(mine["seed"])
-        cfg = cls(**mine)
-        if cfg.temperature < 0 or not 0 < cfg.top_p <= 1 or cfg.max_tokens < 1:
-            raise ConfigError(f"invalid sampling settings: {cfg}")
-        return cfg, rest
+        mine = {k: v for k, v in opts.items() if k in cls.model_fields}
+        rest = {k: v for k, v in opts.items() if k not in cls.model_fields}
+        return cls.from_dict(mine, "invalid sampling settings"), rest
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
+    def replace(self, **overrides: Any) -> "SamplingConfig":
+        """A copy with ``overrides`` validated (an unknown name is a one-line ConfigError)."""
+        return self.from_dict({**self.model_dump(), **overrides}, "sampling override") if overrides else self
 
 
 class BasePolicy:
@@ -130,14 +118,7 @@ class BasePolicy:
         self.close()
 
     def _sampling(self, overrides: dict[str, Any]) -> SamplingConfig:
-        if not overrides:
-            return self.sampling
-        unknown = set(overrides) - {f.name for f in fields(SamplingConfig)}
-        if unknown:
-            raise ConfigError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
-        if "stop" in overrides and isinstance(overrides["stop"], str):
-            overrides = {**overrides, "stop": (overrides["stop"],)}
-        return replace(self.sampling, **overrides)
+        return self.sampling.replace(**overrides)
 
 
 def check_messages(messages: Any) -> list[dict[str, Any]]:

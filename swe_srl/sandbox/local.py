@@ -33,8 +33,6 @@ class LocalSandbox(AgentSandbox):
     @classmethod
     def start(cls, repo_path: str | Path, base_commit: str = "HEAD", config: SandboxConfig | None = None,
               **_: Any) -> "LocalSandbox":
-        from dataclasses import replace
-
         from swe_srl.sandbox.images import resolve_commit, snapshot_repo
 
         commit = resolve_commit(repo_path, base_commit)
@@ -42,7 +40,7 @@ class LocalSandbox(AgentSandbox):
         workdir = root / "testbed"
         try:
             snapshot_repo(repo_path, commit, workdir)
-            config = replace(config or SandboxConfig(), workdir=str(workdir))
+            config = (config or SandboxConfig()).model_copy(update={"workdir": str(workdir)})
             sandbox = cls(root, None, config, commit)
             sandbox.session = sandbox._new_session()
         except BaseException:

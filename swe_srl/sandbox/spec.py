@@ -7,10 +7,13 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, ValidationInfo, model_validator
+
+from swe_srl.config import Config
 from swe_srl.errors import SweSrlError
 
 # Every image and container the project creates carries these labels; `prune` touches nothing else.
@@ -61,61 +64,57 @@ def repo_slug(repo: str) -> str:
     return repo.strip().strip("/").replace("/", "__")
 
 
-@dataclass
-class EnvSpec:
+def _strings(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _python_version(value: Any) -> Any:
+    value = str(value) if isinstance(value, (int, float)) else value
+    if isinstance(value, str) and value.count(".") != 1:
+        raise ValueError(f"must look like 3.11, got {value!r}")
+    return value
+
+
+def _date(value: Any) -> Any:
+    value = value if isinstance(value, str) else str(value)  # YAML reads an unquoted date as a date
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?", value):
+        raise ValueError(f"must be a date like 2021-06-15, got {value!r}")
+    return value
+
+
+Strings = Annotated[list[str], BeforeValidator(_strings)]
+
+
+class EnvSpec(Config):
     """How to build and test one repository's environment (``sandboxes/specs/<owner>__<name>.yaml``)."""
 
-    python: str = "3.11"
-    """Python version of the base image: 3.9 (bullseye), 3.11 (bookworm) or 3.13 (trixie)."""
-    pip_packages: list[str] = field(default_factory=list)
-    """Requirements installed from a wheelhouse built for the target Python (``pip install --no-index``)."""
-    install: list[str] = field(default_factory=list)
-    """Shell commands run in the repository (``/testbed``) at image build, without network."""
-    test_cmd: str = DEFAULT_TEST_CMD
-    """The command the harness runs, followed by the test files."""
-    log_parser: str = "pytest"
-    """Name of the harness's test-log parser."""
-    network: bool = False
-    """Whether sandboxes of this environment get a network (default: ``--network none``)."""
-    base_image: str | None = None
-    """Use this image (e.g. ``python:3.12-slim`` from a registry) instead of the local Debian base."""
-    exclude_newer: str | None = None
-    """Resolve unpinned requirements as of this date (``uv pip compile --exclude-newer``), e.g. a SWE-bench row's ``created_at``."""
-    repo_requirements: list[str] = field(default_factory=list)
-    """Requirements read from the repository at the base commit and resolved with the rest: ``.`` or ``.[extra]`` (the project's own dependencies and build requirements) or a requirements file path."""
+    python: Annotated[str, BeforeValidator(_python_version)] = Field(
+        "3.11", description="Python version of the base image: 3.9 (bullseye), 3.11 (bookworm) or 3.13 (trixie).")
+    pip_packages: Strings = Field(
+        default_factory=list,
+        description="Requirements installed from a wheelhouse built for the target Python (``pip install --no-index``).")
+    install: Strings = Field(
+        default_factory=list,
+        description="Shell commands run in the repository (``/testbed``) at image build, without network.")
+    test_cmd: str = Field(DEFAULT_TEST_CMD, description="The command the harness runs, followed by the test files.")
+    log_parser: str = Field("pytest", description="Name of the harness's test-log parser.")
+    network: StrictBool = Field(
+        False, description="Whether sandboxes of this environment get a network (default: ``--network none``).")
+    base_image: str | None = Field(
+        None, description="Use this image (e.g. ``python:3.12-slim`` from a registry) instead of the local Debian base.")
+    exclude_newer: Annotated[str, BeforeValidator(_date)] | None = Field(
+        None, description="Resolve unpinned requirements as of this date (``uv pip compile --exclude-newer``), "
+                          "e.g. a SWE-bench row's ``created_at``.")
+    repo_requirements: Strings = Field(
+        default_factory=list,
+        description="Requirements read from the repository at the base commit and resolved with the rest: ``.`` or "
+                    "``.[extra]`` (the project's own dependencies and build requirements) or a requirements file path.")
 
+    @model_validator(mode="before")
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "spec") -> "EnvSpec":
-        if not isinstance(data, dict):
-            raise SweSrlError(f"{where}: an environment spec must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SweSrlError(f"{where}: unknown field(s) {', '.join(unknown)} (valid: {', '.join(sorted(known))})")
-        kw: dict[str, Any] = {}
-        for k, v in data.items():
-            if v is None:
-                continue
-            if k in ("pip_packages", "install", "repo_requirements"):
-                if isinstance(v, str):
-                    v = [v]
-                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                    raise SweSrlError(f"{where}: field {k} must be a list of strings")
-            elif k == "python":
-                v = str(v)
-                if v.count(".") != 1:
-                    raise SweSrlError(f"{where}: field python must look like 3.11, got {v!r}")
-            elif k == "network":
-                if not isinstance(v, bool):
-                    raise SweSrlError(f"{where}: field network must be true or false")
-            elif k == "exclude_newer":
-                v = str(v)  # YAML reads an unquoted date as a date
-                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?", v):
-                    raise SweSrlError(f"{where}: field exclude_newer must be a date like 2021-06-15, got {v!r}")
-            elif k in ("test_cmd", "log_parser", "base_image") and not isinstance(v, str):
-                raise SweSrlError(f"{where}: field {k} must be a string")
-            kw[k] = v
-        return cls(**kw)
+    def _null_is_default(cls, data: Any) -> Any:
+        """A key given as null keeps its default (spec files leave keys empty)."""
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "EnvSpec":
@@ -163,45 +162,39 @@ class EnvSpec:
             raise SweSrlError(f"task {iid}: no environment spec: add an inline `spec` or {where}")
         return cls.from_dict(data, f"task {iid} spec")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+def _size(value: Any, info: ValidationInfo) -> Any:
+    if value is not None:
+        try:
+            parse_size(value, info.field_name or "size")
+        except SweSrlError as e:
+            raise ValueError(str(e)) from None
+    return value
 
 
-@dataclass
-class SandboxConfig:
+Size = Annotated[str | None, AfterValidator(_size)]
+
+
+class SandboxConfig(Config):
     """Limits and identity of one sandbox container."""
 
-    cpus: float = 1.0
-    """CPU quota (``--cpus``)."""
-    memory: str = "2g"
-    """Memory limit, swap included (``--memory`` = ``--memory-swap``)."""
-    pids_limit: int = 512
-    """Maximum number of processes (contains fork bombs)."""
-    network: bool = False
-    """False: ``--network none``."""
-    workdir: str = DEFAULT_WORKDIR
-    """Where the shell starts and the repository lives."""
-    user: str = DEFAULT_USER
-    """Unprivileged user the commands run as (``root`` only if you must)."""
-    command_timeout: float = 120.0
-    """Default per-command timeout in seconds."""
-    max_output_chars: int = 20000
-    """Output cap; the head and the tail are kept around a marker."""
-    disk: str | None = "4g"
-    """Bytes the container may write outside tmpfs (``--storage-opt size`` where the storage driver supports it, else a watchdog that kills the user's processes past it); None: unbounded."""
-    tmp_size: str | None = "1g"
-    """Size of the tmpfs mounted on ``/tmp`` (it counts against ``memory``); None: /tmp on the container's disk."""
-    disk_check_s: float = 2.0
-    """How often the disk watchdog reads the container's size."""
-
-    def __post_init__(self) -> None:
-        if self.cpus <= 0 or self.pids_limit < 16 or self.command_timeout <= 0 or self.max_output_chars < 64:
-            raise SweSrlError(f"invalid SandboxConfig: {self}")
-        for name in ("disk", "tmp_size"):
-            if getattr(self, name) is not None:
-                parse_size(getattr(self, name), name)
-        if self.disk_check_s <= 0:
-            raise SweSrlError(f"invalid SandboxConfig: disk_check_s must be > 0, got {self.disk_check_s}")
+    cpus: float = Field(1.0, gt=0, description="CPU quota (``--cpus``).")
+    memory: str = Field("2g", description="Memory limit, swap included (``--memory`` = ``--memory-swap``).")
+    pids_limit: int = Field(512, ge=16, description="Maximum number of processes (contains fork bombs).")
+    network: bool = Field(False, description="False: ``--network none``.")
+    workdir: str = Field(DEFAULT_WORKDIR, description="Where the shell starts and the repository lives.")
+    user: str = Field(DEFAULT_USER, description="Unprivileged user the commands run as (``root`` only if you must).")
+    command_timeout: float = Field(120.0, gt=0, description="Default per-command timeout in seconds.")
+    max_output_chars: int = Field(
+        20000, ge=64, description="Output cap; the head and the tail are kept around a marker.")
+    disk: Size = Field(
+        "4g", description="Bytes the container may write outside tmpfs (``--storage-opt size`` where the storage "
+                          "driver supports it, else a watchdog that kills the user's processes past it); "
+                          "None: unbounded.")
+    tmp_size: Size = Field(
+        "1g", description="Size of the tmpfs mounted on ``/tmp`` (it counts against ``memory``); "
+                          "None: /tmp on the container's disk.")
+    disk_check_s: float = Field(2.0, gt=0, description="How often the disk watchdog reads the container's size.")
 
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

@@ -19,7 +19,6 @@ the agent and the CLI, which call it.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +61,7 @@ def task_environment(task: dict[str, Any], *, specs_dir: str | Path | None = Non
     spec = env.spec
     assert spec is not None  # no image route without an image check
     if base_image:
-        spec = dataclasses.replace(spec, base_image=base_image)
+        spec = spec.model_copy(update={"base_image": base_image})
     repo_path = Path(resolve_repo_path(task, repos_dir))
     image = build_env_image(spec, repo_path, task["base_commit"], name=image_name(task), force=force, log=log)
     return TaskEnvironment(spec, repo_path, image)

@@ -25,21 +25,24 @@ temperature 1.0, KL coefficient (``beta``) 0, dynamic sampling on.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import AfterValidator, ConfigDict, Field
 
+from swe_srl.config import Config, suggest, validate_value
 from swe_srl.errors import ConfigError
+from swe_srl.rewards.reward import COMPARE_MODES
+from swe_srl.rewards.similarity import SIMILARITIES
 
-METHODS = ("srl", "sft")
+Method = Literal["srl", "sft"]
+RolloutBackend = Literal["trl", "vllm"]
+METHODS = typing.get_args(Method)
+ROLLOUT_BACKENDS = typing.get_args(RolloutBackend)
 TOP_KEYS = ("method", "model", "dataset", "output_dir", "lora", "srl", "validation", "rollout")
-ROLLOUT_BACKENDS = ("trl", "vllm")
 
 # Paper defaults for SRL (applied unless the config sets the field).
 SRL_TRAINER_DEFAULTS: dict[str, Any] = {
@@ -57,67 +60,94 @@ SFT_TRAINER_DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass
-class SrlOptions:
+def _similarity(value: str) -> str:
+    if value not in SIMILARITIES:
+        raise ValueError(f"expected one of {', '.join(SIMILARITIES)}, got {value!r}")
+    return value
+
+
+def _compare(value: str) -> str:
+    if value not in COMPARE_MODES:
+        raise ValueError(f"expected one of {', '.join(COMPARE_MODES)}, got {value!r}")
+    return value
+
+
+def _path(value: str) -> str:
+    if not value:
+        raise ValueError("required (a path)")
+    return str(Path(value).expanduser().absolute())
+
+
+class _TrainSection(Config):
+    # YAML numbers where a string is expected are read as strings (``run_name: 2024``).
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class SrlOptions(_TrainSection):
     """Options of the SRL reward and of dynamic sampling."""
 
-    epsilon: float | None = 1e-6
-    """Drop a prompt's group when the population std of its rewards is <= epsilon; null turns dynamic sampling off."""
-    max_refill_rounds: int = 4
-    """Generation rounds from further prompts to refill dropped groups, per batch."""
-    similarity: str = "difflib"
-    """difflib (exact, C-accelerated), difflib-stdlib, or indel (faster, not identical)."""
-    compare: str = "canonical"
-    """canonical: compare the canonical rendering of the parsed action; raw: the text as written."""
+    epsilon: float | None = Field(
+        1e-6, ge=0, description="Drop a prompt's group when the population std of its rewards is <= epsilon; "
+                                "null turns dynamic sampling off.")
+    max_refill_rounds: int = Field(
+        4, ge=0, description="Generation rounds from further prompts to refill dropped groups, per batch.")
+    similarity: Annotated[str, AfterValidator(_similarity)] = Field(
+        "difflib", description="difflib (exact, C-accelerated), difflib-stdlib, or indel (faster, not identical).")
+    compare: Annotated[str, AfterValidator(_compare)] = Field(
+        "canonical", description="canonical: compare the canonical rendering of the parsed action; "
+                                 "raw: the text as written.")
 
 
-@dataclass
-class ValidationOptions:
+class ValidationOptions(_TrainSection):
     """Greedy validation on the dataset's validation split (mean action similarity)."""
 
-    every_steps: int = 50
-    """Score the validation split every N optimizer steps (and at the end); 0 turns it off."""
-    max_samples: int = 64
-    """At most this many validation rows (the first ones, for comparable numbers)."""
-    batch_size: int = 8
-    max_new_tokens: int | None = None
-    """Defaults to max_completion_length (srl) or 256 (sft)."""
+    every_steps: int = Field(
+        50, ge=0, description="Score the validation split every N optimizer steps (and at the end); 0 turns it off.")
+    max_samples: int = Field(
+        64, ge=0, description="At most this many validation rows (the first ones, for comparable numbers).")
+    batch_size: int = Field(8, ge=1, description="Prompts answered together.")
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="Defaults to max_completion_length (srl) or 256 (sft).")
 
 
-@dataclass
-class RolloutOptions:
+class RolloutOptions(_TrainSection):
     """Where completions come from (SRL rollouts, and greedy validation for both methods)."""
 
-    backend: str = "trl"
-    """trl: TRL's own generation (transformers generate, or TRL's use_vllm on a GPU); vllm: a vLLM engine in
-    the training process that serves the current LoRA adapter each step (works on CPU; needs LoRA)."""
-    max_model_len: int | None = None
-    """Context of the vLLM engine (prompt + completion tokens); default: the model's."""
-    kv_cache_gb: float = 1.0
-    """KV-cache size of the vLLM engine on CPU (VLLM_CPU_KVCACHE_SPACE, GiB)."""
-    gpu_memory_utilization: float = 0.3
-    """Fraction of GPU memory the vLLM engine may take (GPU only)."""
+    backend: RolloutBackend = Field(
+        "trl", description="trl: TRL's own generation (transformers generate, or TRL's use_vllm on a GPU); vllm: "
+                           "a vLLM engine in the training process that serves the current LoRA adapter each step "
+                           "(works on CPU; needs LoRA).")
+    max_model_len: int | None = Field(
+        None, description="Context of the vLLM engine (prompt + completion tokens); default: the model's.")
+    kv_cache_gb: float = Field(1.0, description="KV-cache size of the vLLM engine on CPU (VLLM_CPU_KVCACHE_SPACE, GiB).")
+    gpu_memory_utilization: float = Field(
+        0.3, description="Fraction of GPU memory the vLLM engine may take (GPU only).")
 
 
-@dataclass
-class TrainConfig:
-    method: str
-    model: str
-    dataset: str
-    output_dir: str
-    lora: dict[str, Any] | None = None
-    srl: SrlOptions = field(default_factory=SrlOptions)
-    validation: ValidationOptions = field(default_factory=ValidationOptions)
-    rollout: RolloutOptions = field(default_factory=RolloutOptions)
-    trainer: dict[str, Any] = field(default_factory=dict)
-    """GRPOConfig / SFTConfig fields (after defaults)."""
-    source: str = "<config>"
+class TrainConfig(_TrainSection):
+    """A validated training config: this project's keys, and the TRL trainer's fields passed through."""
+
+    method: Method = Field("srl", description="srl (GRPO + dynamic sampling) or sft (the baseline).")
+    model: Annotated[str, AfterValidator(_path)] = Field(
+        description="A local model folder, or a LoRA adapter folder (merged into its base).")
+    dataset: Annotated[str, AfterValidator(_path)] = Field(
+        description="A `swe-srl dataset` folder (DatasetDict, splits train/validation).")
+    output_dir: Annotated[str, AfterValidator(_path)] = Field(
+        description="checkpoints/, adapter or model, metrics.jsonl, plots/.")
+    lora: dict[str, Any] | None = Field(
+        None, description="peft LoraConfig fields; null: full fine-tuning.")
+    srl: SrlOptions = Field(default_factory=SrlOptions, description="See SrlOptions.")
+    validation: ValidationOptions = Field(default_factory=ValidationOptions, description="See ValidationOptions.")
+    rollout: RolloutOptions = Field(default_factory=RolloutOptions, description="See RolloutOptions.")
+    trainer: dict[str, Any] = Field(
+        default_factory=dict, description="GRPOConfig / SFTConfig fields (after defaults), checked by TRL.")
+    source: str = Field("<config>", description="Where the config came from (for error messages).")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method, "model": self.model, "dataset": self.dataset, "output_dir": self.output_dir,
-            "lora": self.lora, "srl": dataclasses.asdict(self.srl), "validation": dataclasses.asdict(self.validation),
-            "rollout": dataclasses.asdict(self.rollout), **self.trainer,
+            "lora": self.lora, "srl": self.srl.to_dict(), "validation": self.validation.to_dict(),
+            "rollout": self.rollout.to_dict(), **self.trainer,
         }
 
     def trainer_config_class(self):
@@ -183,85 +213,6 @@ def yaml_load(text: str) -> Any:
 
 # -- validation -----------------------------------------------------------------------------------
 
-def _suggest(key: str, valid: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(close)}?" if close else ""
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Coerce a YAML value to a dataclass field type (enough for TrainingArguments' fields)."""
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        for a in args:
-            try:
-                return _coerce(value, a, where)
-            except ConfigError:
-                continue
-        names = ", ".join(getattr(a, "__name__", str(a)) for a in args)
-        raise ConfigError(f"{where}: expected {names}, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return str(value)
-    if origin in (list, tuple):
-        if isinstance(value, (list, tuple)):
-            return list(value)
-        return [value]
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return value
-    return value  # enums, Literals and the rest: TRL validates them
-
-
-def _dataclass_section(cls, data: Any, where: str):
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    out = {}
-    for k, v in data.items():
-        if k not in fields:
-            raise ConfigError(f"{where}.{k}: unknown key; valid: {', '.join(fields)}{_suggest(k, fields)}")
-        out[k] = _coerce(v, hints[k], f"{where}.{k}")
-    return cls(**out)
-
-
 def _trainer_fields(method: str) -> dict[str, Any]:
     from trl import GRPOConfig, SFTConfig
 
@@ -313,30 +264,24 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> di
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None) -> TrainConfig:
-    """Validate a config mapping into a :class:`TrainConfig`."""
+    """Validate a config mapping into a :class:`TrainConfig`: this project's keys by the
+    models above, each TRL trainer field against its type (TRL's dataclass checks the rest
+    when it is built), ``lora`` keys against peft's LoraConfig."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys, got {type(data).__name__}")
     method = data.get("method", "srl")
     if method not in METHODS:
         raise ConfigError(f"{source}: method: expected one of {', '.join(METHODS)}, got {method!r}")
-    for key in ("model", "dataset", "output_dir"):
-        if not data.get(key):
-            raise ConfigError(f"{source}: {key}: required (a path)")
+    cls_name = "GRPOConfig" if method == "srl" else "SFTConfig"
     trainer_fields = _trainer_fields(method)
-    hints = {}
     trainer: dict[str, Any] = {}
     for k, v in data.items():
         if k in TOP_KEYS:
             continue
         if k not in trainer_fields:
             valid = list(TOP_KEYS) + list(trainer_fields)
-            cls = "GRPOConfig" if method == "srl" else "SFTConfig"
-            raise ConfigError(f"{source}: {k}: unknown key (not a swe-srl key nor a {cls} field){_suggest(k, valid)}")
-        if not hints:
-            from trl import GRPOConfig, SFTConfig
-
-            hints = {f.name: f.type for f in dataclasses.fields(GRPOConfig if method == "srl" else SFTConfig)}
-        trainer[k] = _coerce(v, hints[k], f"{source}: {k}")
+            raise ConfigError(f"{source}: {k}: unknown key (not a swe-srl key nor a {cls_name} field){suggest(k, valid)}")
+        trainer[k] = None if v is None else validate_value(trainer_fields[k].type, v, f"{source}: {k}")
     defaults = SRL_TRAINER_DEFAULTS if method == "srl" else SFT_TRAINER_DEFAULTS
     for k, v in defaults.items():
         trainer.setdefault(k, v)
@@ -348,44 +293,16 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<config>", base_dir
         valid = _lora_fields()
         for k in lora:
             if k not in valid:
-                raise ConfigError(f"{source}: lora.{k}: unknown key (not a peft LoraConfig field){_suggest(k, valid)}")
+                raise ConfigError(f"{source}: lora.{k}: unknown key (not a peft LoraConfig field){suggest(k, valid)}")
 
-    srl = _dataclass_section(SrlOptions, data.get("srl"), f"{source}: srl")
-    if srl.epsilon is not None and srl.epsilon < 0:
-        raise ConfigError(f"{source}: srl.epsilon: must be >= 0 or null")
-    if srl.max_refill_rounds < 0:
-        raise ConfigError(f"{source}: srl.max_refill_rounds: must be >= 0")
-    from swe_srl.rewards.reward import COMPARE_MODES
-    from swe_srl.rewards.similarity import SIMILARITIES
-
-    if srl.similarity not in SIMILARITIES:
-        raise ConfigError(f"{source}: srl.similarity: expected one of {', '.join(SIMILARITIES)}, got {srl.similarity!r}")
-    if srl.compare not in COMPARE_MODES:
-        raise ConfigError(f"{source}: srl.compare: expected one of {', '.join(COMPARE_MODES)}, got {srl.compare!r}")
-    validation = _dataclass_section(ValidationOptions, data.get("validation"), f"{source}: validation")
-    rollout = _dataclass_section(RolloutOptions, data.get("rollout"), f"{source}: rollout")
-    if rollout.backend not in ROLLOUT_BACKENDS:
-        raise ConfigError(f"{source}: rollout.backend: expected one of {', '.join(ROLLOUT_BACKENDS)}, got {rollout.backend!r}")
-    if rollout.backend == "vllm" and lora is None:
+    # null: a section's defaults; a missing path is "required"; only lora: null means something (no LoRA)
+    ours = {k: data[k] for k in TOP_KEYS if k in data and (data[k] is not None or k == "lora")}
+    cfg = TrainConfig.from_dict({**ours, "trainer": trainer, "source": source}, source)
+    if cfg.rollout.backend == "vllm" and lora is None:
         raise ConfigError(f"{source}: rollout.backend=vllm needs LoRA (lora: {{r: ...}}): vLLM's CPU backend cannot reload full weights each step")
-    if rollout.backend == "vllm" and trainer.get("use_vllm"):
+    if cfg.rollout.backend == "vllm" and trainer.get("use_vllm"):
         raise ConfigError(f"{source}: use_vllm (TRL's engine) and rollout.backend=vllm (this project's) exclude each other; choose one")
-
-    def resolve(p: str) -> str:
-        return str(Path(str(p)).expanduser().absolute())
-
-    return TrainConfig(
-        method=method,
-        model=resolve(data["model"]),
-        dataset=resolve(data["dataset"]),
-        output_dir=resolve(data["output_dir"]),
-        lora=dict(lora) if lora is not None else None,
-        srl=srl,
-        validation=validation,
-        rollout=rollout,
-        trainer=trainer,
-        source=source,
-    )
+    return cfg
 
 
 def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> TrainConfig:

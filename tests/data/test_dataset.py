@@ -347,7 +347,7 @@ def test_prompt_config_for_model_finds_the_training_record(tmp_path):
 def test_prompt_config_rejects_unknown_keys_and_bad_orders():
     from swe_srl.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="x: context_step: Extra inputs"):
+    with pytest.raises(ConfigError, match="x: context_step: unknown key; valid: context_steps"):
         PromptConfig.from_dict({"context_step": 1}, "x")
     with pytest.raises(ConfigError, match="truncation_order"):
         PromptConfig.from_dict({"truncation_order": ["task", "task"]}, "x")

@@ -29,7 +29,7 @@ def test_env_spec_for_task(tmp_path):
     assert (spec.python, spec.pip_packages, spec.test_cmd) == ("3.9", ["pytest==7.4.0"], "pytest -q")
     with pytest.raises(SweSrlError, match="no environment spec"):
         EnvSpec.for_task({"instance_id": "i", "repo": "acme/other"}, tmp_path)
-    with pytest.raises(SweSrlError, match="unknown field.*pip_pakages"):
+    with pytest.raises(SweSrlError, match=r"task i spec: pip_pakages: unknown key; valid: .*did you mean pip_packages"):
         EnvSpec.for_task({"instance_id": "i", "repo": "acme/other", "spec": {"pip_pakages": []}}, tmp_path)
 
 
