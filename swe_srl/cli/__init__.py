@@ -43,7 +43,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-STAGE_MODULES = ["convert", "dataset", "model", "train", "sandbox", "tasks", "run", "eval", "report"]
+STAGE_MODULES = ["convert", "dataset", "model", "train", "score", "sandbox", "tasks", "run", "eval", "report"]
 
 
 def _version(value: bool) -> None:

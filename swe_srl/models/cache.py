@@ -23,14 +23,9 @@ _QUANT_SUFFIX = re.compile(r"[.-](?:i?q\d+(?:_[a-z0-9]+)*|f16|f32|bf16)$", re.I)
 
 
 def cache_root() -> Path:
-    """The folder holding imported models (not created here).
-
-    >>> import os; os.environ["XDG_CACHE_HOME"] = "/tmp/xdg"; str(cache_root())
-    '/tmp/xdg/swe-srl/models'
-    >>> os.environ["XDG_CACHE_HOME"] = ""; cache_root() == Path.home() / ".cache" / "swe-srl" / "models"
-    True
-    >>> del os.environ["XDG_CACHE_HOME"]
-    """
+    """The folder holding imported models (not created here):
+    ``$XDG_CACHE_HOME/swe-srl/models``, or ``~/.cache/swe-srl/models`` when
+    the variable is unset or empty."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "swe-srl" / "models"
 

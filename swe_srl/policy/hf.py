@@ -5,13 +5,14 @@ added) and the ``n`` candidates are sampled in one batch
 (``num_return_sequences``). Generation stops at the end of the action
 (``</function>``) or at the end-of-turn token. One model serves every agent
 worker: calls are serialised by a lock (a single forward pass already uses
-all cores on CPU).
+all cores on CPU). ``generate_batch`` answers many chats at once (one
+completion each, left-padded batches), for scoring and validation.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from swe_srl.errors import ConfigError
 from swe_srl.policy.base import BasePolicy, Completion, PolicyError, SamplingConfig, check_messages, resolve_model_dir
@@ -94,20 +95,7 @@ class HFPolicy(BasePolicy):
         ids, _ = self._encode(check_messages(messages))
         return int(ids.shape[1])
 
-    def generate(self, messages: list[dict[str, Any]], n: int = 1, **overrides: Any) -> list[Completion]:
-        import torch
-
-        check_messages(messages)
-        if n < 1:
-            return []
-        s = self._sampling(overrides)
-        input_ids, attention_mask = self._encode(messages)
-        prompt_len = int(input_ids.shape[1])
-        max_new = s.max_tokens
-        if self._max_context:
-            max_new = min(max_new, self._max_context - prompt_len)
-            if max_new < 1:
-                raise PolicyError(f"prompt of {prompt_len} tokens fills the model's context ({self._max_context})")
+    def _generate_kwargs(self, s: SamplingConfig, max_new: int, n: int) -> dict[str, Any]:
         greedy = s.temperature == 0
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new,
@@ -117,35 +105,98 @@ class HFPolicy(BasePolicy):
         )
         if not greedy:
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=0)
-        else:  # greedy: one sequence, copied n times
+        else:  # greedy: one sequence (copied n times by the caller)
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if s.stop:
             kwargs.update(stop_strings=list(s.stop), tokenizer=self.tokenizer)
+        return kwargs
+
+    def _max_new(self, s: SamplingConfig, prompt_len: int) -> int:
+        max_new = s.max_tokens
+        if self._max_context:
+            max_new = min(max_new, self._max_context - prompt_len)
+            if max_new < 1:
+                raise PolicyError(f"prompt of {prompt_len} tokens fills the model's context ({self._max_context})")
+        return max_new
+
+    def _completion(self, row: list[int], s: SamplingConfig, max_new: int, prompt_len: int) -> Completion:
+        """The completion of one generated row (prompt removed): cut at the first
+        end-of-turn/pad token, then after the first stop string."""
+        eos = set(self._eos_ids) | {self._pad_id}
+        length = next((i for i, t in enumerate(row) if t in eos), len(row))
+        ended = length < len(row) or (length == len(row) and length < max_new)
+        text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+        finish = "stop" if ended else "length"
+        for stop in s.stop:
+            cut = text.find(stop)
+            if cut >= 0:
+                text, finish = text[: cut + len(stop)], "stop"
+                break
+        return Completion(text=text, prompt_tokens=prompt_len, completion_tokens=length, finish_reason=finish)
+
+    def generate(self, messages: list[dict[str, Any]], n: int = 1, **overrides: Any) -> list[Completion]:
+        import torch
+
+        check_messages(messages)
+        if n < 1:
+            return []
+        s = self._sampling(overrides)
+        input_ids, attention_mask = self._encode(messages)
+        prompt_len = int(input_ids.shape[1])
+        max_new = self._max_new(s, prompt_len)
         with self._lock, torch.inference_mode():
             if s.seed is not None:
                 torch.manual_seed(s.seed)
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=None if attention_mask is None else attention_mask.to(self.device),
-                **kwargs,
+                **self._generate_kwargs(s, max_new, n),
             )
-        results = []
-        eos = set(self._eos_ids) | {self._pad_id}
         rows = out[:, prompt_len:].tolist()
-        if greedy:
+        if s.temperature == 0:
             rows = rows * n
-        for row in rows:
-            length = next((i for i, t in enumerate(row) if t in eos), len(row))
-            ended = length < len(row) or (length == len(row) and length < max_new)
-            text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
-            finish = "stop" if ended else "length"
-            for stop in s.stop:
-                cut = text.find(stop)
-                if cut >= 0:
-                    text, finish = text[: cut + len(stop)], "stop"
-                    break
-            results.append(Completion(text=text, prompt_tokens=prompt_len, completion_tokens=length, finish_reason=finish))
-        return results
+        return [self._completion(row, s, max_new, prompt_len) for row in rows]
+
+    def generate_batch(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        *,
+        batch_size: int = 8,
+        progress: Callable[[int], None] | None = None,
+        **overrides: Any,
+    ) -> list[Completion]:
+        """One completion per chat, in order. Chats are grouped by prompt length
+        into left-padded batches of ``batch_size`` (less padding, the same
+        greedy answers up to float rounding); ``progress(k)`` is called after
+        each batch with the number of chats it finished."""
+        import torch
+
+        for messages in conversations:
+            check_messages(messages)
+        s = self._sampling(overrides)
+        encoded = [self._encode(m)[0][0].tolist() for m in conversations]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        results: list[Completion | None] = [None] * len(encoded)
+        for start in range(0, len(order), max(1, batch_size)):
+            chunk = order[start:start + max(1, batch_size)]
+            longest = max(len(encoded[i]) for i in chunk)
+            max_new = self._max_new(s, longest)
+            input_ids = torch.full((len(chunk), longest), self._pad_id, dtype=torch.long)
+            attention = torch.zeros((len(chunk), longest), dtype=torch.long)
+            for r, i in enumerate(chunk):
+                ids = encoded[i]
+                input_ids[r, longest - len(ids):] = torch.tensor(ids, dtype=torch.long)
+                attention[r, longest - len(ids):] = 1
+            with self._lock, torch.inference_mode():
+                if s.seed is not None:
+                    torch.manual_seed(s.seed)
+                out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                                          **self._generate_kwargs(s, max_new, 1))
+            for r, i in enumerate(chunk):
+                results[i] = self._completion(out[r, longest:].tolist(), s, max_new, len(encoded[i]))
+            if progress is not None:
+                progress(len(chunk))
+        return [c for c in results if c is not None]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "path": self.path, "base": str(self.base_dir),

@@ -6,7 +6,8 @@ On CPU, vLLM wants a KV-cache size (``VLLM_CPU_KVCACHE_SPACE``, GiB; 1 by
 default here), a model whose head_dim is 32/64/128, and scripts that build an
 engine under ``if __name__ == "__main__":`` (its workers are separate
 processes). Calls are serialised by a lock (``LLM`` is not thread-safe; a
-single call already batches the ``n`` candidates).
+single call already batches the ``n`` candidates). ``generate_batch`` sends
+many chats in one call (scoring, validation, benchmarks).
 """
 
 from __future__ import annotations
@@ -93,16 +94,13 @@ class VLLMPolicy(BasePolicy):
             ids = ids["input_ids"]
         return len(ids)
 
-    def generate(self, messages: list[dict[str, Any]], n: int = 1, **overrides: Any) -> list[Completion]:
+    @staticmethod
+    def _params(s: SamplingConfig, n: int):
         from vllm import SamplingParams
 
-        check_messages(messages)
-        if n < 1:
-            return []
-        s = self._sampling(overrides)
         greedy = s.temperature == 0
-        params = SamplingParams(
-            n=1 if greedy else n,  # greedy: one sequence, copied n times
+        return SamplingParams(
+            n=1 if greedy else n,  # greedy: one sequence (copied n times by the caller)
             temperature=s.temperature,
             top_p=s.top_p,
             max_tokens=s.max_tokens,
@@ -110,20 +108,42 @@ class VLLMPolicy(BasePolicy):
             include_stop_str_in_output=True,
             seed=s.seed,
         )
+
+    @staticmethod
+    def _completion(seq: Any, prompt_tokens: int) -> Completion:
+        return Completion(text=seq.text, prompt_tokens=prompt_tokens, completion_tokens=len(seq.token_ids),
+                          finish_reason=seq.finish_reason)
+
+    def generate(self, messages: list[dict[str, Any]], n: int = 1, **overrides: Any) -> list[Completion]:
+        check_messages(messages)
+        if n < 1:
+            return []
+        s = self._sampling(overrides)
         with self._lock:
-            outputs = self.llm.chat(messages, params, use_tqdm=False, lora_request=self._lora)
+            outputs = self.llm.chat(messages, self._params(s, n), use_tqdm=False, lora_request=self._lora)
         out = outputs[0]
         prompt_tokens = len(out.prompt_token_ids or [])
-        seqs = list(out.outputs) * (n if greedy else 1)
-        return [
-            Completion(
-                text=o.text,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=len(o.token_ids),
-                finish_reason=o.finish_reason,
-            )
-            for o in seqs
-        ]
+        seqs = list(out.outputs) * (n if s.temperature == 0 else 1)
+        return [self._completion(o, prompt_tokens) for o in seqs]
+
+    def generate_batch(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        *,
+        progress: bool = False,
+        **overrides: Any,
+    ) -> list[Completion]:
+        """One completion per chat, in order, from ONE engine call: vLLM
+        schedules all of them together (continuous batching), which is where
+        its speed comes from. ``progress`` shows vLLM's own progress bar."""
+        for messages in conversations:
+            check_messages(messages)
+        if not conversations:
+            return []
+        s = self._sampling(overrides)
+        with self._lock:
+            outputs = self.llm.chat(conversations, self._params(s, 1), use_tqdm=progress, lora_request=self._lora)
+        return [self._completion(o.outputs[0], len(o.prompt_token_ids or [])) for o in outputs]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "path": self.path, "base": str(self.base_dir),

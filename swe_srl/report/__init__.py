@@ -34,7 +34,7 @@ def build_report(run_dir: str | os.PathLike, page: str | os.PathLike | None = No
     if found.empty():
         raise SweSrlError(
             f"{run_dir}: nothing to report (looked for stats.json, report.json, metrics.jsonl, "
-            "trainer_state.json, summary.json, predictions.jsonl)"
+            "trainer_state.json, summary.json, predictions.jsonl, score*.json)"
         )
     page = Path(page) if page is not None else Path(run_dir) / DEFAULT_NAME
     return render(found, page), found

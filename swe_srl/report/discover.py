@@ -12,7 +12,9 @@ keys, not by folder names:
 - agent run: ``summary.json`` and/or ``predictions.jsonl`` (``swe-srl run``);
 - evaluation: a run report (``report.json`` with SWE-bench's run-report keys)
   next to per-instance folders ``<instance_id>/{patch.diff, test_output.txt,
-  report.json}`` (``swe-srl eval``).
+  report.json}`` (``swe-srl eval``);
+- step scores: ``score*.json`` anywhere, or any ``*.json`` in a ``scores/``
+  folder, holding ``swe-srl score``'s format tag or its headline keys.
 
 Every file is read defensively: a file that cannot be read or parsed becomes a
 note on the page, never an exception.
@@ -94,6 +96,17 @@ class EvalOut:
 
 
 @dataclass
+class ScoreOut:
+    path: Path
+    data: dict[str, Any]  # the score file (``swe-srl score``)
+
+    @property
+    def label(self) -> str:
+        label = self.data.get("label")
+        return str(label) if label not in (None, "") else self.path.stem
+
+
+@dataclass
 class RunContents:
     root: Path
     datasets: list[DatasetOut] = field(default_factory=list)
@@ -101,10 +114,11 @@ class RunContents:
     trainings: list[TrainingOut] = field(default_factory=list)
     agent_runs: list[AgentRunOut] = field(default_factory=list)
     evals: list[EvalOut] = field(default_factory=list)
+    scores: list[ScoreOut] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # unreadable files, limits hit
 
     def empty(self) -> bool:
-        return not (self.datasets or self.converts or self.trainings or self.agent_runs or self.evals)
+        return not (self.datasets or self.converts or self.trainings or self.agent_runs or self.evals or self.scores)
 
     def rel(self, path: Path) -> str:
         """``path`` relative to RUN_DIR for display (``.`` for RUN_DIR itself)."""
@@ -184,6 +198,22 @@ def is_convert_report(obj: Any) -> bool:
     return "trajectories" in obj and ("files" in obj or "formats" in obj or "steps" in obj) and not is_run_report(obj)
 
 
+SCORE_KEYS = ("samples", "format_valid_rate", "mean_similarity")
+
+
+def is_score(obj: Any) -> bool:
+    """``swe-srl score``'s output (by its format tag, else by its headline keys)."""
+    if not isinstance(obj, dict):
+        return False
+    if str(obj.get("format", "")).startswith("swe-srl.score"):
+        return True
+    return all(k in obj for k in SCORE_KEYS)
+
+
+def _is_score_name(folder: Path, name: str) -> bool:
+    return name.endswith(".json") and (name.lower().startswith("score") or folder.name == "scores")
+
+
 def _looks_like_instance_report(obj: Any) -> bool:
     """``{instance_id: {resolved: ..., ...}}``: one instance's verdict."""
     return (
@@ -252,6 +282,12 @@ def discover(run_dir: str | os.PathLike, *, max_depth: int = MAX_DEPTH) -> RunCo
             found.evals.append(ev)
             consumed.update(i.folder for i in ev.instances if i.folder is not None)
             dirnames[:] = [d for d in dirnames if here / d not in consumed]
+
+        for name in sorted(files):
+            if _is_score_name(here, name) and name != "report.json":
+                obj = _read_json(here / name, notes, root)
+                if is_score(obj):
+                    found.scores.append(ScoreOut(here / name, obj))
 
         if "metrics.jsonl" in files:
             records, bad = _read_jsonl(here / "metrics.jsonl", notes, root)

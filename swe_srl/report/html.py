@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from swe_srl import __version__
 from swe_srl.report import plots
-from swe_srl.report.discover import EvalOut, RunContents, TrainingOut, agent_run_labels
+from swe_srl.report.discover import EvalOut, RunContents, ScoreOut, TrainingOut, agent_run_labels
 from swe_srl.report.metrics import Series, headlines, series_from_records
 
 MAX_LIST_ITEMS = 20
@@ -75,6 +75,7 @@ pre { background: var(--panel); padding: 8px; overflow-x: auto; font-size: 12px;
 
 SECTIONS = [
     ("overview", "Overview"),
+    ("scores", "Step scores"),
     ("dataset", "Dataset statistics"),
     ("convert", "Conversion"),
     ("training", "Training"),
@@ -298,6 +299,9 @@ def overview(found: RunContents, tr_series: list[tuple[TrainingOut, dict[str, Se
             tiles.append((f"final reward · {found.rel(tr.path)}", fmt(series[h.reward].last)))
         for name in h.similarity[:1]:
             tiles.append((f"final {name} · {found.rel(tr.path)}", fmt(series[name].last)))
+    for sc in found.scores:
+        if _is_num(sc.data.get("mean_similarity")):
+            tiles.append((f"mean similarity · {sc.label}", fmt(sc.data["mean_similarity"])))
     for run in found.agent_runs:
         _, policy = agent_run_labels(run)
         summ = run.summary or {}
@@ -317,6 +321,7 @@ def overview(found: RunContents, tr_series: list[tuple[TrainingOut, dict[str, Se
         ("training (metrics)", [t.path for t in found.trainings]),
         ("agent run (summary / predictions)", [a.path for a in found.agent_runs]),
         ("evaluation (run report)", [e.path for e in found.evals]),
+        ("step scores (swe-srl score)", [sc.path for sc in found.scores]),
     ):
         found_rows.append([esc(kind), str(len(items)), ", ".join(_path(found, p) for p in items) or "<span class=muted>not found</span>"])
     parts = [f'<div class="tiles">{tile_html}</div>' if tiles else "", table(["stage output", "found", "where"], found_rows, num_cols=[1])]
@@ -325,6 +330,64 @@ def overview(found: RunContents, tr_series: list[tuple[TrainingOut, dict[str, Se
         more = f"<li>… and {len(found.notes) - 50} more</li>" if len(found.notes) > 50 else ""
         parts.append(f"<h4>notes</h4><ul class=notes>{items}{more}</ul>")
     return _section("overview", "".join(parts))
+
+
+def _pct(v: Any) -> str:
+    return f"{100.0 * v:.1f}%" if _is_num(v) else "—"
+
+
+def _score_rows(scores: list[ScoreOut]) -> list[list[str]]:
+    best = max((sc.data["mean_similarity"] for sc in scores if _is_num(sc.data.get("mean_similarity"))), default=None)
+    rows = []
+    for sc in scores:
+        d = sc.data
+        sim = d.get("mean_similarity")
+        sim_html = fmt(round(sim, 4)) if _is_num(sim) else "—"
+        if best is not None and len(scores) > 1 and sim == best:
+            sim_html = f"<b>{sim_html}</b>"
+        rows.append([
+            esc(sc.label), fmt(d.get("split")), fmt(d.get("samples")), _pct(d.get("format_valid_rate")), sim_html,
+            _pct(d.get("exact_match_rate")), fmt(round(d["mean_reward"], 4)) if _is_num(d.get("mean_reward")) else "—",
+            fmt(d.get("max_new_tokens")), fmt(d.get("backend")),
+        ])
+    return rows
+
+
+def scores_section(found: RunContents) -> str:
+    """One comparison table: each scored model's format-valid rate, mean similarity and exact match."""
+    if not found.scores:
+        return _section("scores", missing("Not found: no score*.json or scores/*.json (from swe-srl score) under the run directory."))
+    scores = found.scores
+    parts = [
+        "<p class=muted>Greedy responses to held-out SRL prompts (swe-srl score): each model answers every prompt once; mean similarity counts a format "
+        "failure as 0 (the number the SRL paper selects checkpoints by), mean reward counts it as -1. "
+        "The best mean similarity is in bold.</p>",
+        table(["model", "split", "samples", "format valid", "mean similarity", "exact match", "mean reward",
+               "max new tokens", "backend"], _score_rows(scores), num_cols=[2, 3, 4, 5, 6, 7]),
+    ]
+    tools: list[str] = []
+    for sc in scores:
+        by_tool = sc.data.get("by_tool")
+        for tool in by_tool if isinstance(by_tool, dict) else ():
+            if tool not in tools:
+                tools.append(tool)
+    if tools:
+        rows = []
+        for sc in scores:
+            by_tool = sc.data.get("by_tool") if isinstance(sc.data.get("by_tool"), dict) else {}
+            cells = [esc(sc.label)]
+            for tool in tools:
+                t = by_tool.get(tool)
+                if isinstance(t, dict) and _is_num(t.get("mean_similarity")):
+                    cells.append(f"{fmt(round(t['mean_similarity'], 4))} <span class=muted>({fmt(t.get('samples'))})</span>")
+                else:
+                    cells.append("—")
+            rows.append(cells)
+        parts.append("<details><summary>mean similarity by expert tool (samples)</summary>"
+                     + table(["model", *tools], rows, num_cols=list(range(1, len(tools) + 1))) + "</details>")
+    files = ", ".join(f"{esc(sc.label)}: {_path(found, sc.path)}" for sc in scores)
+    parts.append(f"<p class=muted>files: {files}</p>")
+    return _section("scores", "".join(parts))
 
 
 def dataset_section(found: RunContents) -> str:
@@ -572,6 +635,7 @@ def render(found: RunContents, page: Path) -> str:
     toc = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in SECTIONS)
     body = [
         overview(found, tr_series),
+        scores_section(found),
         dataset_section(found),
         convert_section(found),
         training_section(found, tr_series),

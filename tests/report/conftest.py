@@ -201,6 +201,14 @@ def build_run_dir(root: Path, *, with_training: bool = True) -> Path:
               extra={"predictions": "agent/srl/predictions.jsonl", "tasks": "tasks/synth.jsonl"})
     _eval_run(root / "eval" / "gold", "demo-gold", resolved=SRL_IDS[:3], unresolved=[], empty=[],
               error=[SRL_IDS[3]], extra={"predictions": "gold", "model_name_or_path": "gold", "tasks": "tasks/synth.jsonl"})
+    # swe-srl score: the base model and the trained one on the same held-out steps
+    for label, valid, sim, exact in (("base", 0.0, 0.0, 0.0), ("srl", 0.5, 0.3125, 0.125)):
+        _json(root / "scores" / f"{label}.json", {
+            "format": "swe-srl.score/v1", "label": label, "split": "validation", "samples": 8,
+            "format_valid_rate": valid, "mean_similarity": sim, "mean_reward": sim - (1 - valid),
+            "exact_match_rate": exact, "by_tool": {"bash": {"samples": 8, "mean_similarity": sim}},
+            "backend": "vllm", "max_new_tokens": 512, "records": [],
+        })
     return root
 
 
