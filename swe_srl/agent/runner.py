@@ -32,9 +32,10 @@ from typing import Any, Callable
 from swe_srl import __version__
 from swe_srl.errors import SweSrlError
 from swe_srl.execution.base import Backend, Job, LocalBackend, TaskContext
+from swe_srl.formats import REPLAY_REPORT, RUN_SUMMARY
 from swe_srl.io import append_jsonl, iter_jsonl, write_json, write_jsonl
 
-SUMMARY_FORMAT = "swe-srl.run-summary/v1"
+SUMMARY_FORMAT = RUN_SUMMARY.tag
 MODES = ("agent", "oracle-edit")
 
 
@@ -285,6 +286,6 @@ def write_summary(out: Path, ids: list[str], errors: list[dict[str, str]], confi
             "matched": sum(1 for r in replay if r.get("match")),
             "diverged": sorted(r["instance_id"] for r in replay if not r.get("match")),
         }
-        write_json(out / "replay_report.json", {"format": "swe-srl.replay-report/v1", "trajectories": replay})
+        write_json(out / REPLAY_REPORT.file, {"format": REPLAY_REPORT.tag, "trajectories": replay})
     write_json(out / "summary.json", summary)
     return summary

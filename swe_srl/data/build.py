@@ -50,10 +50,11 @@ from swe_srl import __version__
 from swe_srl.config import Config
 from swe_srl.data.prompts import PromptConfig, fit_prompt, format_completion
 from swe_srl.errors import SweSrlError
+from swe_srl.formats import DATASET_STATS
 from swe_srl.io import dumps, iter_jsonl, loads, write_json
 from swe_srl.trajectories.models import CANONICAL_TOOLS, Step, Trajectory
 
-DATASET_FORMAT_TAG = "swe-srl.dataset/v1"
+DATASET_FORMAT_TAG = DATASET_STATS.tag
 DatasetKind = Literal["srl", "sft"]
 KINDS = typing.get_args(DatasetKind)
 SPLITS = ("train", "validation")
@@ -352,7 +353,7 @@ def build_dataset(
             "actions_by_tool": dict(sorted(tools.items(), key=lambda kv: (-kv[1], kv[0]))),
             "filters": asdict(filters),
         }
-        write_json(final / "stats.json", stats)
+        write_json(final / DATASET_STATS.file, stats)
         _replace_dir(final, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

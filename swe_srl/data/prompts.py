@@ -36,6 +36,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from swe_srl.config import Config
 from swe_srl.errors import ConfigError
+from swe_srl.formats import DATASET_STATS, PROMPT_CONFIG, TRAIN_CONFIG
 from swe_srl.text import truncate_middle
 from swe_srl.trajectories.models import Step
 
@@ -83,7 +84,7 @@ NEXT_STEP_INSTRUCTION = (
 
 NO_OUTPUT = "(no output)"
 
-PROMPT_CONFIG_FILE = "prompt_config.json"
+PROMPT_CONFIG_FILE = PROMPT_CONFIG.file
 """Where a training output folder records the PromptConfig its model was trained with."""
 
 TruncationStep = Literal["oldest_rounds", "observations", "last_round", "task"]
@@ -354,7 +355,7 @@ def _dataset_of(config_yaml: Path) -> Path | None:
         return None
     p = Path(dataset).expanduser()
     for candidate in ([p] if p.is_absolute() else [p, config_yaml.parent / p]):
-        if (candidate / "stats.json").is_file():
+        if (candidate / DATASET_STATS.file).is_file():
             return candidate
     return None
 
@@ -379,14 +380,14 @@ def prompt_config_for_model(path: str | Path) -> tuple[PromptConfig, str]:
             origin = data.pop("source", None) if isinstance(data, dict) else None  # where training took it from
             return PromptConfig.from_dict(data, str(f)), str(f) + (f" (from {origin})" if origin else "")
     for d in dirs:
-        f = d / "config.yaml"
+        f = d / TRAIN_CONFIG.file
         if f.is_file():
             dataset = _dataset_of(f)
             if dataset is not None:
-                stats = dataset / "stats.json"
+                stats = dataset / DATASET_STATS.file
                 return prompt_config_from_stats(_read_json(stats), str(stats)), f"{stats} (the dataset {f} names)"
     for d in dirs:
-        f = d / "stats.json"
+        f = d / DATASET_STATS.file
         if f.is_file():
             return prompt_config_from_stats(_read_json(f), str(f)), str(f)
     return DEFAULT_PROMPT_CONFIG, f"defaults (no {PROMPT_CONFIG_FILE}, training config.yaml or stats.json at {start} or above)"

@@ -34,12 +34,13 @@ from typing import Any
 from swe_srl import __version__
 from swe_srl.io import read_json
 from swe_srl.errors import SweSrlError
+from swe_srl.formats import EVAL_RUN
 
 REPORT = "report.json"
 TEST_OUTPUT = "test_output.txt"
 PATCH = "patch.diff"
 EVAL_SCRIPT = "eval.sh"
-RUN_FORMAT = "swe-srl/eval-run/1"
+RUN_FORMAT = EVAL_RUN.tag
 
 STATUS_RESOLVED = "resolved"
 STATUS_UNRESOLVED = "unresolved"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from swe_srl.errors import SweSrlError
+from swe_srl.formats import CONVERT_REPORT, EVAL_RUN, RUN_SUMMARY, by_tag
 
 # How deep below RUN_DIR to look, and how many folders at most.
 MAX_DEPTH = 6
@@ -177,25 +178,28 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def is_run_report(obj: Any) -> bool:
-    """SWE-bench's run report: counts and id lists of a whole evaluation."""
-    return isinstance(obj, dict) and any(k in obj for k in RUN_REPORT_KEYS)
+    """An evaluation's run report: ``swe-srl eval``'s (by its format tag), or an untagged
+    one with SWE-bench's run-report keys (SWE-bench's own harness writes those)."""
+    if EVAL_RUN.matches(obj):
+        return True
+    return isinstance(obj, dict) and by_tag(obj) is None and any(k in obj for k in RUN_REPORT_KEYS)
 
 
 def is_run_summary(obj: Any) -> bool:
     """``swe-srl run``'s summary.json (by its format tag, else by its keys)."""
     if not isinstance(obj, dict):
         return False
-    if str(obj.get("format", "")).startswith("swe-srl.run-summary"):
+    if RUN_SUMMARY.matches(obj):
         return True
-    return sum(k in obj for k in ("total_tasks", "exit_reasons", "submitted", "nonempty_patches", "mean_steps")) >= 2
+    return by_tag(obj) is None and sum(k in obj for k in ("total_tasks", "exit_reasons", "submitted", "nonempty_patches", "mean_steps")) >= 2
 
 
 def is_convert_report(obj: Any) -> bool:
     if not isinstance(obj, dict):
         return False
-    if str(obj.get("format", "")).startswith("swe-srl.convert-report"):
+    if CONVERT_REPORT.matches(obj):
         return True
-    return "trajectories" in obj and ("files" in obj or "formats" in obj or "steps" in obj) and not is_run_report(obj)
+    return by_tag(obj) is None and "trajectories" in obj and ("files" in obj or "formats" in obj or "steps" in obj) and not is_run_report(obj)
 
 
 SCORE_KEYS = ("samples", "format_valid_rate", "mean_similarity")

@@ -19,11 +19,12 @@ from typing import Any, Callable
 
 from swe_srl import __version__
 from swe_srl.execution.base import Backend, LocalBackend
+from swe_srl.formats import TASK_VALIDATION
 from swe_srl.harness.report import read_instance_report
 from swe_srl.io import write_json
 from swe_srl.tasks.loading import load_predictions
 
-VALIDATION = "validation.json"
+VALIDATION = TASK_VALIDATION.file
 
 
 def _outcomes(verdict: dict[str, Any] | None) -> dict[str, bool]:
@@ -115,6 +116,6 @@ def validate_tasks(
     report = {"repeat": repeat, "total": len(tasks), "counts": counts,
               "valid_ids": sorted(i for i, v in verdicts.items() if v["verdict"] == "valid"),
               "instances": verdicts, "timeout_s": timeout,
-              "format": "swe-srl/validation/1", "swe_srl_version": __version__}
+              "format": TASK_VALIDATION.tag, "swe_srl_version": __version__}
     write_json(out_dir / VALIDATION, report)
     return report

@@ -36,12 +36,13 @@ import orjson
 
 from swe_srl import __version__
 from swe_srl.errors import ParseError, SweSrlError
+from swe_srl.formats import CONVERT_REPORT, TRAJECTORY
 from swe_srl.io import atomic_open, dumps, write_json
 from swe_srl.trajectories.models import FORMAT_TAG, Trajectory
 
-REPORT_FORMAT_TAG = "swe-srl.convert-report/v1"
-TRAJECTORIES_FILE = "trajectories.jsonl"
-REPORT_FILE = "report.json"
+REPORT_FORMAT_TAG = CONVERT_REPORT.tag
+TRAJECTORIES_FILE = TRAJECTORY.file
+REPORT_FILE = CONVERT_REPORT.file
 
 # The report lists at most this many skip reasons (all are counted).
 MAX_SKIP_REASONS = 10_000

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FORMAT_TAG = "swe-srl.trajectory/v1"
+from swe_srl.formats import TRAJECTORY
+
+FORMAT_TAG = TRAJECTORY.tag
 
 CANONICAL_TOOLS = ("bash", "str_replace_editor", "submit")
 EDITOR_COMMANDS = ("view", "create", "str_replace", "insert", "undo_edit")
