@@ -56,7 +56,7 @@ from swe_srl.trajectories.models import CANONICAL_TOOLS, Step, Trajectory
 
 DATASET_FORMAT_TAG = DATASET_STATS.tag
 DatasetKind = Literal["srl", "sft"]
-KINDS = typing.get_args(DatasetKind)
+DATASET_KINDS = typing.get_args(DatasetKind)
 SPLITS = ("train", "validation")
 
 

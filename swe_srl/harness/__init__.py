@@ -12,9 +12,9 @@ Nothing here imports Docker at module import.
 from __future__ import annotations
 
 from swe_srl.harness.grading import grade, read_status_map, resolution_status, tests_report
-from swe_srl.harness.log_parsers import get_parser, parse_log
+from swe_srl.harness.log_parsers import status_map_parser, parse_log
 
-__all__ = ["grade", "read_status_map", "resolution_status", "tests_report", "get_parser", "parse_log",
+__all__ = ["grade", "read_status_map", "resolution_status", "tests_report", "status_map_parser", "parse_log",
            "EvalConfig", "run_evaluation", "evaluate_instance"]
 
 

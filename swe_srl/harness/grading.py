@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable
 
-from swe_srl.harness.log_parsers import ERROR, FAILED, PASSED, SKIPPED, XFAIL, get_parser
+from swe_srl.harness.log_parsers import ERROR, FAILED, PASSED, SKIPPED, XFAIL, status_map_parser
 
 START_TEST_OUTPUT = ">>>>> Start Test Output"
 END_TEST_OUTPUT = ">>>>> End Test Output"
@@ -131,7 +131,7 @@ def read_status_map(log: str, log_parser: str = "pytest", *, nonce: str | None =
     before, section, after = parts
     if any(marker in (before + after if nonce else log) for marker in FAILURE_MARKERS):
         return {}, False
-    parse = get_parser(log_parser)
+    parse = status_map_parser(log_parser)
     status = parse(section)
     if not status and not nonce:
         # some runners print results outside the markers (stream interleaving)

@@ -7,7 +7,7 @@ SWE-bench reads them (a whitespace split of the summary line), so names in
 official FAIL_TO_PASS / PASS_TO_PASS lists match ours exactly, including
 parametrized ids that contain spaces (cut at the first space).
 
-Names accepted by :func:`get_parser` (and by a spec's ``log_parser``):
+Names accepted by :func:`status_map_parser` (and by a spec's ``log_parser``):
 
 - short names: ``pytest``, ``pytest_options``, ``pytest_v2``, ``django``,
   ``sympy``, ``matplotlib``, ``seaborn``;
@@ -267,7 +267,7 @@ def canonical_name(name: str) -> str:
     raise SweSrlError(f"unknown log_parser {name!r}; valid names: {', '.join(valid)}")
 
 
-def get_parser(name: str) -> ParseFn:
+def status_map_parser(name: str) -> ParseFn:
     """The parse function registered under ``name`` (any accepted spelling)."""
     return PARSERS[canonical_name(name)]
 
@@ -278,4 +278,4 @@ def register(name: str, fn: ParseFn) -> None:
 
 
 def parse_log(log: str, parser: str = "pytest") -> dict[str, str]:
-    return get_parser(parser)(log)
+    return status_map_parser(parser)(log)

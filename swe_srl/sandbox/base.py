@@ -1,4 +1,4 @@
-"""Behaviour shared by the sandboxes that talk to the in-container agent (``agent.py``):
+"""Behaviour shared by the sandboxes that talk to the in-container tool server (``tool_server.py``):
 commands, the editor, files, diff, reset, checkpoint/restore and ``execute``.
 Subclasses provide ``start``/``close`` and :meth:`_check_alive`."""
 

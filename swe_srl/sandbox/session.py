@@ -1,4 +1,4 @@
-"""Host side of the in-container agent protocol (see ``agent.py``).
+"""Host side of the in-container tool server protocol (see ``tool_server.py``).
 
 One ``docker exec -i`` process per sandbox carries JSON lines both ways; a
 command costs one write and one read on local pipes (well under a millisecond
@@ -20,7 +20,7 @@ from typing import Any
 
 from swe_srl.sandbox.spec import SandboxError
 
-AGENT_SOURCE = (Path(__file__).with_name("agent.py")).read_text()
+AGENT_SOURCE = (Path(__file__).with_name("tool_server.py")).read_text()
 # The agent's source travels as the first line on stdin, so `ps` in the sandbox shows one short line.
 BOOTSTRAP = "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'swe-srl-agent','exec'))"
 GRACE_S = 30.0

@@ -41,11 +41,11 @@ from typing import Any, Callable
 
 from swe_srl.errors import SweSrlError
 from swe_srl.harness import eval_script as es
-from swe_srl.harness.log_parsers import PASSED, XFAIL, get_parser
+from swe_srl.harness.log_parsers import PASSED, XFAIL, status_map_parser
 from swe_srl.tasks.mutate import KINDS, sample_sites
 from swe_srl.tasks.statement import write_problem_statement
 
-DEFAULT_TEST_CMD = "python -m pytest --no-header -rA --tb=short -p no:cacheprovider"
+SYNTHESIS_TEST_CMD = "python -m pytest --no-header -rA --tb=short -p no:cacheprovider"
 DEFAULT_PIP = ["pytest==8.3.5"]
 # Bump when what a journal entry holds changes (e.g. the problem-statement writer).
 JOURNAL_VERSION = 2
@@ -233,7 +233,7 @@ class SynthesisStats:
 
 
 def default_spec(extra_pip: list[str] | None = None, *, python: str = "3.11", src_layout: bool = False) -> dict[str, Any]:
-    cmd = DEFAULT_TEST_CMD if not src_layout else f"PYTHONPATH=src {DEFAULT_TEST_CMD}"
+    cmd = SYNTHESIS_TEST_CMD if not src_layout else f"PYTHONPATH=src {SYNTHESIS_TEST_CMD}"
     return {"python": python, "pip_packages": [*DEFAULT_PIP, *(extra_pip or [])], "install": [],
             "test_cmd": cmd, "log_parser": "pytest"}
 
@@ -268,7 +268,7 @@ def synthesize(
 
     stats = SynthesisStats()
     env_spec = EnvSpec.from_dict(spec, f"{repo} spec")
-    parse = get_parser(env_spec.log_parser)
+    parse = status_map_parser(env_spec.log_parser)
     files = list_files(repo_path, base_commit)
     test_files = sorted(f for f in files if is_test_file(f))
     sources = {f: read_blob(repo_path, base_commit, f) for f in files if is_source_file(f)}
@@ -522,7 +522,7 @@ def synthesize_pypi_cached(
     from swe_srl.tasks.loading import load_tasks
 
     root = Path(cache_dir) if cache_dir else cache_root()
-    key = hashlib.sha256(repr((JOURNAL_VERSION, sorted(requirements), max_tasks, seed, KINDS, DEFAULT_TEST_CMD, DEFAULT_PIP)).encode()).hexdigest()[:12]
+    key = hashlib.sha256(repr((JOURNAL_VERSION, sorted(requirements), max_tasks, seed, KINDS, SYNTHESIS_TEST_CMD, DEFAULT_PIP)).encode()).hexdigest()[:12]
     path = root / "tasks" / f"synth-{key}.jsonl"
     if path.is_file():
         tasks = load_tasks(path)

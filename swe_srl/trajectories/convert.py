@@ -223,11 +223,11 @@ class _Writer:
 
 def _parse(path: Path, fmt: str) -> tuple[str | None, Iterator[Trajectory | ParseError]]:
     """The format name and the parser's stream for one file."""
-    from swe_srl.trajectories.parsers import detect_format, get_parser, read_head
+    from swe_srl.trajectories.parsers import detect_format, agent_log_parser, read_head
 
     try:
         name = detect_format(path, read_head(path)) if fmt == "auto" else fmt
-        parser = get_parser(name)
+        parser = agent_log_parser(name)
     except ParseError as e:
         return None, iter([e])
     except OSError as e:
@@ -312,9 +312,9 @@ def convert(
     listing. Returns the report (also written to ``report.json``).
     """
     if fmt != "auto":
-        from swe_srl.trajectories.parsers import get_parser
+        from swe_srl.trajectories.parsers import agent_log_parser
 
-        get_parser(fmt)  # an unknown name fails early, listing the valid ones
+        agent_log_parser(fmt)  # an unknown name fails early, listing the valid ones
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise SweSrlError(f"{out_dir}: exists and is not a directory")

@@ -27,7 +27,7 @@ def test_every_spelling_of_a_parser_name_is_accepted(name, expected):
 
 def test_unknown_parser_name_lists_the_valid_names():
     with pytest.raises(SweSrlError, match="valid names:.*parse_log_requests"):
-        lp.get_parser("parse_log_nonsense")
+        lp.status_map_parser("parse_log_nonsense")
 
 
 def test_parametrized_names_with_spaces_are_cut_like_swebench():
@@ -75,7 +75,7 @@ def test_matplotlib_mouse_buttons_become_numbers():
 def test_parsers_match_swebench_exactly(name):
     from swebench.harness.log_parsers import PARSER_REGISTRY
 
-    ours = lp.get_parser(name)
+    ours = lp.status_map_parser(name)
     for body in ALL.values():  # every parser on every log, not only its own
         assert ours(body) == PARSER_REGISTRY[name](body, None), (name, body[:60])
 
@@ -87,6 +87,6 @@ def test_every_python_parser_name_of_swebench_is_registered_here():
 
     python_names = {n for n, f in PARSER_REGISTRY.items() if f.__module__.endswith(".python")}
     for n in python_names:
-        assert lp.get_parser(n)(PYTEST_BODY) == PARSER_REGISTRY[n](PYTEST_BODY, None)
+        assert lp.status_map_parser(n)(PYTEST_BODY) == PARSER_REGISTRY[n](PYTEST_BODY, None)
     for repo, fn in MAP_REPO_TO_PARSER_PY.items():
-        assert lp.get_parser(repo)(DJANGO_BODY + "\n" + PYTEST_BODY) == fn(DJANGO_BODY + "\n" + PYTEST_BODY, None)
+        assert lp.status_map_parser(repo)(DJANGO_BODY + "\n" + PYTEST_BODY) == fn(DJANGO_BODY + "\n" + PYTEST_BODY, None)

@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 
 from swe_srl.errors import ParseError, UnknownFormatError
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import detect_format, get_parser, read_head
+from swe_srl.trajectories.parsers import detect_format, agent_log_parser, read_head
 
 # -- parsing ----------------------------------------------------------------------------------
 
 
 def _parse_all(fmt: str, path: Path) -> list:
     """Everything ``fmt``'s parser yields for ``path``: only trajectories and ParseErrors."""
-    out = list(get_parser(fmt).parse(path))
+    out = list(agent_log_parser(fmt).parse(path))
     assert all(isinstance(x, (Trajectory, ParseError)) for x in out)
     return out
 
@@ -39,14 +39,14 @@ def _parse_clean(fmt: str, path: Path) -> list[Trajectory]:
 
 def _only_trajectory(fmt: str, path: Path) -> Trajectory:
     """The single trajectory ``fmt``'s parser yields for ``path``."""
-    out = list(get_parser(fmt).parse(path))
+    out = list(agent_log_parser(fmt).parse(path))
     assert len(out) == 1 and isinstance(out[0], Trajectory), out
     return out[0]
 
 
 def _only_parse_errors(fmt: str, path: Path) -> list[ParseError]:
     """What ``fmt``'s parser yields for ``path``: at least one item, all ParseErrors."""
-    out = list(get_parser(fmt).parse(path))
+    out = list(agent_log_parser(fmt).parse(path))
     assert out and all(isinstance(o, ParseError) for o in out), out
     return out
 
@@ -89,7 +89,7 @@ def _check_detection(samples_dir: Path, family: str, fmt: str, other_dirs: tuple
     the files of ``other_dirs`` below 0.2 and detection never picks ``fmt`` for them."""
     for f in sorted((samples_dir / family).iterdir()):
         assert detect_format(f) == fmt, f.name
-    parser = get_parser(fmt)
+    parser = agent_log_parser(fmt)
     for d in other_dirs:
         for f in sorted((samples_dir / d).iterdir()):
             assert parser.detect(f, f.read_bytes()[: 64 * 1024]) < 0.2, f"{d}/{f.name}"
@@ -102,7 +102,7 @@ def _check_detection(samples_dir: Path, family: str, fmt: str, other_dirs: tuple
 def _check_not_detected(samples_dir: Path, fmt: str, family_dir: str) -> list[Path]:
     """``fmt``'s detector says 0 to every sample outside ``family_dir`` and detection
     never picks ``fmt`` for them; returns the samples checked."""
-    parser = get_parser(fmt)
+    parser = agent_log_parser(fmt)
     others = sorted(p for p in samples_dir.rglob("*") if p.is_file() and p.suffix != ".md"
                     and p.parent.name != family_dir)
     for path in others:
@@ -185,7 +185,7 @@ def _check_drawn_mutation(data: Any, fmt: str, name: str, doc: Any, max_items: i
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / name
         p.write_bytes(mutated)
-        for out in get_parser(fmt).parse(p):
+        for out in agent_log_parser(fmt).parse(p):
             assert isinstance(out, (Trajectory, ParseError))
             if isinstance(out, Trajectory):
                 assert out.steps

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from swe_srl.errors import ParseError
 from swe_srl.io import dumps
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import HEAD_BYTES, PARSERS, get_parser, parse_file
+from swe_srl.trajectories.parsers import HEAD_BYTES, PARSERS, agent_log_parser, parse_file
 
 MAX_SAMPLE_BYTES = 130_000  # keep each example fast: the small samples of every format
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
@@ -42,7 +42,7 @@ def parser_names() -> list[str]:
     names = []
     for name in PARSERS:
         try:
-            get_parser(name)
+            agent_log_parser(name)
         except ImportError:
             continue  # a parser that has not landed yet
         names.append(name)
@@ -64,7 +64,7 @@ def _check_clean(t: Trajectory) -> None:
 def _feed_every_parser(path: Path, names: list[str]) -> None:
     head = path.read_bytes()[:HEAD_BYTES]
     for name in names:
-        parser = get_parser(name)
+        parser = agent_log_parser(name)
         score = parser.detect(path, head)
         assert 0.0 <= float(score) <= 1.0, (name, score)
         for item in parser.parse(path):

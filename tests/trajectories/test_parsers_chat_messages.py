@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from swe_srl.errors import ParseError
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import get_parser
+from swe_srl.trajectories.parsers import agent_log_parser
 from swe_srl.trajectories.parsers.chat_messages import dedupe_prefix_trajectories
 
 FAMILY = "chat-messages"
@@ -25,7 +25,7 @@ NONFNCALL = "openhands-sdk-llm-log-nonfncall__deepseek-chat-1757015076.651.json"
 
 
 def _parse(path: Path) -> list:
-    return list(get_parser(FAMILY).parse(path))
+    return list(agent_log_parser(FAMILY).parse(path))
 
 
 def _trajs(path: Path) -> list[Trajectory]:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import get_parser
+from swe_srl.trajectories.parsers import agent_log_parser
 from swe_srl.trajectories.parsers.mini_swe_agent import parse_observation
 
 FAMILY = "mini-swe-agent"
@@ -18,7 +18,7 @@ OTHER_DIRS = ("swe-agent-traj", "chat-messages", "openhands", "claude-code", "co
 
 
 def _parse(path: Path) -> list:
-    return list(get_parser(FAMILY).parse(path))
+    return list(agent_log_parser(FAMILY).parse(path))
 
 
 def test_every_sample_parses(samples_dir):

@@ -10,7 +10,7 @@ import pytest
 
 from swe_srl.errors import ParseError
 from swe_srl.trajectories.models import Trajectory
-from swe_srl.trajectories.parsers import detect_format, get_parser, parse_file
+from swe_srl.trajectories.parsers import detect_format, agent_log_parser, parse_file
 from swe_srl.trajectories.parsers.aci import AciState, last_fenced_block, normalize_patch, parse_command
 
 FAMILY = "swe-agent-traj"
@@ -18,7 +18,7 @@ OTHER_DIRS = ("mini-swe-agent", "chat-messages", "openhands", "claude-code", "co
 
 
 def _parse(path: Path) -> list:
-    return list(get_parser("swe-agent").parse(path))
+    return list(agent_log_parser("swe-agent").parse(path))
 
 
 def test_every_sample_parses(samples_dir):

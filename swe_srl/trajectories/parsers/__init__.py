@@ -52,7 +52,7 @@ HEAD_BYTES = 64 * 1024
 _cache: dict[str, LogParser] = {}
 
 
-def get_parser(name: str) -> LogParser:
+def agent_log_parser(name: str) -> LogParser:
     """The parser registered under ``name``; the error lists the valid names."""
     if name not in PARSERS:
         raise UnknownFormatError(f"unknown format {name!r}; valid formats: auto, {', '.join(PARSERS)}")
@@ -75,7 +75,7 @@ def detect_format(path: str | Path, head: bytes | None = None) -> str:
     best, best_score = None, 0.0
     for name in PARSERS:
         try:
-            score = float(get_parser(name).detect(path, head))
+            score = float(agent_log_parser(name).detect(path, head))
         except Exception:  # a detector must never break detection of the others
             score = 0.0
         if score > best_score:
@@ -95,7 +95,7 @@ def parse_file(path: str | Path, fmt: str = "auto") -> Iterator[Trajectory | Par
     path = Path(path)
     try:
         name = detect_format(path) if fmt == "auto" else fmt
-        parser = get_parser(name)
+        parser = agent_log_parser(name)
     except ParseError as e:
         yield e
         return

@@ -1,4 +1,7 @@
-"""The in-container agent of a sandbox (standard library only, Python >= 3.6).
+"""The in-container tool server of a sandbox (standard library only, Python >= 3.6).
+
+(Not the agent: the agent is the policy loop in :mod:`swe_srl.agent.loop`; this
+server only executes what it is sent.)
 
 The host starts it once per container with ``docker exec -i ... python3 -c
 <this source>`` and talks to it over stdin/stdout: one JSON request per line
@@ -14,20 +17,20 @@ Design choices:
   marker and ``$?``; a syntax error cannot swallow the marker, and the command
   cannot read the protocol stream;
 - stdout and stderr of bash are one pipe, so the output keeps its order; the
-  agent keeps only a head and a tail of it (a 100 MB flood costs one pass of
+  server keeps only a head and a tail of it (a 100 MB flood costs one pass of
   reads, never memory);
 - bash is a session leader; on timeout every process of that session (and any
   process that inherited this command's ``SWE_SRL_CMD`` marker, e.g. after
   ``setsid``) is killed in a loop until none is left, so the shell survives;
   in a container (``contained``, never on a host) every other process of the
-  agent's user goes too, so ``env -i setsid nohup ... &`` cannot outlive a
+  sandbox user goes too, so ``env -i setsid nohup ... &`` cannot outlive a
   timeout or a reset;
   a shell stuck in a builtin loop is restarted (its state is lost, and the
   output says so);
 - bash runs with ``oom_score_adj`` 1000, so the kernel's OOM killer picks a
-  memory hog before the agent;
+  memory hog before the server;
 - when stdin closes without a ``bye`` request (the host process died), the
-  agent creates the container's stop file (its root-owned main process waits
+  server creates the container's stop file (its root-owned main process waits
   for it), so a container does not outlive its owner.
 """
 
@@ -570,7 +573,7 @@ class Repo(object):
 
 
 # --------------------------------------------------------------------------- main loop
-class Agent(object):
+class ToolServer(object):
     def __init__(self, workdir, base_commit, contained=False):
         self.workdir = workdir
         env = dict(os.environ)
@@ -679,7 +682,7 @@ def main():
     stdout = sys.stdout.buffer
     devnull = open(os.devnull, "w")
     try:
-        agent = Agent(workdir, base_commit, contained)
+        server = ToolServer(workdir, base_commit, contained)
     except Exception as e:  # reported to the host as the answer to its first request
         stdout.write((json.dumps({"error": "agent failed to start: %s" % e}) + "\n").encode())
         stdout.flush()
@@ -696,7 +699,7 @@ def main():
                 said_bye = True
                 resp = {"ok": True}
             else:
-                resp = agent.handle(req)
+                resp = server.handle(req)
         except ToolError as e:
             resp = {"error": e.message}
         except Exception as e:  # one bad request must not kill the session
@@ -706,7 +709,7 @@ def main():
         stdout.flush()
         if said_bye:
             break
-    agent.shell.stop()
+    server.shell.stop()
     if not said_bye and stop_file:
         # The host died without saying goodbye: ask the container's main process to stop.
         try:
