@@ -33,7 +33,7 @@ from pydantic import Field
 
 from swe_srl.config import Config
 from swe_srl.data.prompts import PromptConfig, fit_prompt
-from swe_srl.errors import FormatError, SweSrlError
+from swe_srl.errors import FormatError
 from swe_srl.policy.base import PolicyError
 from swe_srl.protocols import CommandOutput, Completion, Policy, Sandbox
 from swe_srl.rewards.format import parse_response

@@ -14,9 +14,7 @@ runs convert into training data like agent runs.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,6 +23,8 @@ from typing import Any
 
 from swe_srl.agent.loop import ERROR, POLICY_ERROR, SOURCE_FORMAT, SUBMITTED, AgentResult
 from swe_srl.errors import FormatError, SweSrlError
+from swe_srl.git import GitError, read_blob
+from swe_srl.git import git as run_git
 from swe_srl.policy.base import PolicyError
 from swe_srl.protocols import Policy
 from swe_srl.text import truncate_middle
@@ -81,8 +81,10 @@ def read_files(repo_path: str | Path, commit: str, paths: list[str]) -> dict[str
     """File contents at ``commit`` (None for a file that does not exist there)."""
     out: dict[str, str | None] = {}
     for p in paths:
-        proc = subprocess.run(["git", "show", f"{commit}:{p}"], cwd=repo_path, capture_output=True)
-        out[p] = proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+        try:
+            out[p] = read_blob(Path(repo_path), commit, p)
+        except GitError:  # not in that commit
+            out[p] = None
     return out
 
 
@@ -169,12 +171,8 @@ def apply_edit(content: str | None, edit: Edit) -> str:
 
 def make_patch(original: dict[str, str | None], modified: dict[str, str]) -> str:
     """A git unified diff from ``original`` to ``modified`` contents (paths relative)."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "swe-srl", "GIT_AUTHOR_EMAIL": "swe-srl@localhost",
-           "GIT_COMMITTER_NAME": "swe-srl", "GIT_COMMITTER_EMAIL": "swe-srl@localhost"}
-
     def git(*args: str, cwd: str) -> str:
-        return subprocess.run(["git", "-c", "core.autocrlf=false", *args], cwd=cwd, env=env, check=True,
-                              capture_output=True, text=True).stdout
+        return run_git(["-c", "core.autocrlf=false", *args], cwd)
 
     with tempfile.TemporaryDirectory(prefix="swe-srl-oracle-") as tmp:
         git("init", "-q", cwd=tmp)
@@ -229,8 +227,8 @@ def run_oracle_edit(policy: Policy, task: dict[str, Any], repo_path: str | Path,
         reason, error = "format_error", str(e)
     except PolicyError as e:
         reason, error = POLICY_ERROR, str(e)
-    except subprocess.CalledProcessError as e:
-        reason, error = ERROR, f"git failed: {(e.stderr or '').strip()[:300]}"
+    except GitError as e:
+        reason, error = ERROR, str(e)[:300]
     duration = time.monotonic() - t0
     meta = {**(run_meta or {}), "mode": "oracle-edit", "exit_reason": reason, "error": error, "files": paths,
             "failed_edits": failed_edits, "response": truncate_middle(text, 20_000), "calls": 1,

@@ -1,6 +1,6 @@
 """SWE-bench-style evaluation: apply a patch, run the tests, parse logs, grade, report.
 
-- :mod:`~swe_srl.harness.log_parsers`: test-log parsers by name (SWE-bench's Python set)
+- :mod:`~swe_srl.testsuite`: test-log parsers by name (SWE-bench's Python set) and the test command (re-exported as ``harness.log_parsers``)
 - :mod:`~swe_srl.harness.grading`: status maps, FAIL_TO_PASS / PASS_TO_PASS lists, verdicts
 - :mod:`~swe_srl.harness.eval_script`: the patch fallback chain and the eval script
 - :mod:`~swe_srl.harness.run`: per-instance evaluation in fresh sandboxes, resume, regrading
@@ -12,7 +12,7 @@ Nothing here imports Docker at module import.
 from __future__ import annotations
 
 from swe_srl.harness.grading import grade, read_status_map, resolution_status, tests_report
-from swe_srl.harness.log_parsers import status_map_parser, parse_log
+from swe_srl.testsuite import status_map_parser, parse_log
 
 __all__ = ["grade", "read_status_map", "resolution_status", "tests_report", "status_map_parser", "parse_log",
            "EvalConfig", "run_evaluation", "evaluate_instance"]

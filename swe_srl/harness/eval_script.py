@@ -35,6 +35,7 @@ from swe_srl.harness.grading import (
     START_TEST_OUTPUT,
     TEST_EXIT_CODE,
 )
+from swe_srl.testsuite import test_command, test_modules  # noqa: F401 (test_modules: es.test_modules for callers)
 
 TEST_TIMING = ">>>>> Test Timing"
 WORKDIR = "/testbed"
@@ -181,19 +182,6 @@ def reset_files_commands(base_commit: str, files: Iterable[str]) -> list[str]:
     return out
 
 
-def test_modules(targets: list[str]) -> list[str]:
-    """Test files as dotted module names below the test root, the way Django's
-    runner takes them: ``tests/admin_views/test_forms.py`` -> ``admin_views.test_forms``."""
-    out = []
-    for t in targets:
-        mod = t[:-3] if t.endswith(".py") else t
-        parts = mod.split("/")
-        if parts and parts[0] in ("tests", "test"):
-            parts = parts[1:]
-        out.append(".".join(parts))
-    return out
-
-
 def test_dirs(task: dict[str, Any]) -> list[str]:
     """Directories whose whole content belongs to the tests: for each test
     target, its topmost ancestor directory named like a test folder (``test``,
@@ -249,17 +237,6 @@ def restored_paths(output: str) -> list[str]:
     """The paths :func:`protect_commands` printed as restored."""
     prefix = RESTORED + " "
     return list(dict.fromkeys(line[len(prefix):] for line in output.splitlines() if line.startswith(prefix)))
-
-
-def test_command(test_cmd: str, targets: list[str]) -> str:
-    """The spec's command with the targets appended, or put where the command
-    says: ``{tests}`` (file paths) or ``{test_modules}`` (dotted module names)."""
-    quoted = " ".join(shlex.quote(t) for t in targets)
-    if "{tests}" in test_cmd:
-        return test_cmd.replace("{tests}", quoted)
-    if "{test_modules}" in test_cmd:
-        return test_cmd.replace("{test_modules}", " ".join(shlex.quote(m) for m in test_modules(targets)))
-    return f"{test_cmd} {quoted}".rstrip()
 
 
 def prepare_script(task: dict[str, Any], *, workdir: str = WORKDIR, baseline_path: str = BASELINE_PATH) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable
 
-from swe_srl.harness.log_parsers import ERROR, FAILED, PASSED, SKIPPED, XFAIL, status_map_parser
+from swe_srl.testsuite import ERROR, FAILED, PASSED, SKIPPED, XFAIL, status_map_parser
 
 START_TEST_OUTPUT = ">>>>> Start Test Output"
 END_TEST_OUTPUT = ">>>>> End Test Output"

@@ -51,6 +51,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from swe_srl.paths import cache_root
+
 __all__ = [
     "action_similarity", "difflib_ratio", "indel_similarity", "batch_similarity",
     "get_similarity", "SIMILARITIES", "backend", "use_backend",
@@ -104,10 +106,7 @@ class _CMatcher:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("SWE_SRL_CACHE")
-    if base:
-        return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "swe-srl"
+    return cache_root()
 
 
 def _load_c():

@@ -41,6 +41,8 @@ from pathlib import Path
 from string import Template
 from typing import Any, Callable, Iterator
 
+from swe_srl.git import git
+from swe_srl.paths import cache_root
 from swe_srl.sandbox.spec import (
     DEFAULT_UID, DEFAULT_USER, DEFAULT_WORKDIR, LABEL_BASE_COMMIT, LABEL_HASH, LABEL_KIND, LABEL_MANAGED,
     LABEL_OWNER, LABEL_PYTHON, LABEL_REPO, LABEL_RUN, LABEL_USER, LABEL_WORKDIR, EnvSpec, SandboxError, owner_label,
@@ -74,7 +76,8 @@ def docker_client() -> Any:
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("SWE_SRL_CACHE", Path.home() / ".cache" / "swe-srl"))
+    """The package's cache root (:func:`swe_srl.paths.cache_root`), created."""
+    root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -511,12 +514,7 @@ def resolve_pins(spec: EnvSpec, base_image: str, repo_path: str | Path, commit: 
 
 # --------------------------------------------------------------------------- environment images
 def _git(args: list[str], cwd: Path | str | None = None) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace")
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise SandboxError(f"git {' '.join(args[:3])} failed: {last}")
-    return proc.stdout
+    return git(args, cwd, error=SandboxError)
 
 
 def resolve_commit(repo_path: str | Path, base_commit: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Iterable
 
 from swe_srl.errors import SweSrlError
 from swe_srl.io import read_records
+from swe_srl.paths import cache_root
 
 REQUIRED = ("instance_id", "repo", "base_commit")
 TEST_LISTS = ("FAIL_TO_PASS", "PASS_TO_PASS")
@@ -242,7 +243,7 @@ _mirrors_checked: set[tuple[str, str]] = set()
 
 def repo_mirror_cache() -> Path:
     """Where bare mirrors cloned from public URLs are kept (one per repository)."""
-    return Path(os.environ.get("SWE_SRL_CACHE", Path.home() / ".cache" / "swe-srl")) / "repos"
+    return cache_root() / "repos"
 
 
 def _git_quiet(args: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:

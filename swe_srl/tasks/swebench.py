@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from swe_srl.errors import SweSrlError
+from swe_srl.paths import cache_root
 from swe_srl.sandbox.spec import EnvSpec, sandboxes_dir
 
 TABLES_RELEASE = "4.1.0"
@@ -87,7 +88,7 @@ def _module_text_from_wheel(wheel: Path) -> str:
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("SWE_SRL_CACHE", Path.home() / ".cache" / "swe-srl")) / "swebench"
+    return cache_root() / "swebench"
 
 
 def _fetch_wheel(dest: Path) -> Path:
