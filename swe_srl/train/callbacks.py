@@ -65,16 +65,13 @@ def greedy_validation(
     """
     import torch
 
-    from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD, srl_reward
-
     if rollouts is not None:
         completions = rollouts.greedy(tokenizer, [r["prompt"] for r in rows], max_new_tokens=max_new_tokens,
                                       model=model, step=step)
-        rewards = srl_reward(completions, [r["expert_action"] for r in rows], similarity=similarity, compare=compare)
-        return _validation_scores(rewards)
+        return _validation_scores(completions, list(rows), similarity=similarity, compare=compare)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
-    mine = list(rows)[rank::world]
-    rewards: list[float] = []
+    indices = list(range(len(rows)))[rank::world]
+    answered: list[tuple[int, str]] = []  # (row index, completion)
     was_training = model.training
     model.eval()
     old_side = tokenizer.padding_side
@@ -85,8 +82,8 @@ def greedy_validation(
         per_rank = -(-len(rows) // world)
         n_batches = -(-per_rank // batch_size) if per_rank else 0
         for b in range(n_batches):
-            batch = mine[b * batch_size:(b + 1) * batch_size]
-            texts = [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in batch]
+            batch = indices[b * batch_size:(b + 1) * batch_size]
+            texts = [tokenizer.apply_chat_template(rows[i]["prompt"], tokenize=False, add_generation_prompt=True) for i in batch]
             if not texts:  # this process ran out of rows: generate a dummy to stay in step
                 texts = [tokenizer.apply_chat_template(rows[0]["prompt"], tokenize=False, add_generation_prompt=True)]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
@@ -98,8 +95,7 @@ def greedy_validation(
                 )
             if not batch:
                 continue
-            completions = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            rewards += srl_reward(completions, [r["expert_action"] for r in batch], similarity=similarity, compare=compare)
+            answered += zip(batch, tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
     finally:
         tokenizer.padding_side = old_side
         if was_training:
@@ -107,23 +103,25 @@ def greedy_validation(
     if accelerator is not None and world > 1:
         from accelerate.utils import gather_object
 
-        rewards = gather_object([rewards])
-        rewards = [r for part in rewards for r in part]
-    return _validation_scores(rewards)
+        answered = [pair for part in gather_object([answered]) for pair in part]
+    answered.sort()
+    return _validation_scores([c for _, c in answered], [rows[i] for i, _ in answered], similarity=similarity, compare=compare)
 
 
-def _validation_scores(rewards: list[float]) -> dict[str, float]:
-    from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD
+def _validation_scores(completions: list[str], rows: list[dict[str, Any]], **reward_options: Any) -> dict[str, float]:
+    """The ``validation/*`` metrics: :func:`swe_srl.train.score.score_completions`, the numbers
+    ``swe-srl score`` reports for the same answers."""
+    from swe_srl.train.score import score_completions
 
-    n = len(rewards)
-    if not n:
+    if not rows:
         return {}
-    failures = sum(r == FORMAT_FAILURE_REWARD for r in rewards)
+    s = score_completions(completions, rows, **reward_options)
     return {
-        "validation/similarity": sum(max(r, 0.0) for r in rewards) / n,
-        "validation/reward": sum(rewards) / n,
-        "validation/format_failure_rate": failures / n,
-        "validation/samples": float(n),
+        "validation/similarity": s["mean_similarity"],
+        "validation/reward": s["mean_reward"],
+        "validation/format_failure_rate": 1.0 - s["format_valid_rate"],
+        "validation/exact_match_rate": s["exact_match_rate"],
+        "validation/samples": float(s["samples"]),
     }
 
 
