@@ -15,7 +15,8 @@
 #    vLLM engine serving the current adapter (rollout.backend: vllm).
 # 4. `swe-srl score` scores base and trained models on the held-out steps (greedy, vLLM).
 # 5. Tasks are synthesized from pinned PyPI sdists (boltons, more-itertools); every model
-#    runs as an agent and in oracle-edit mode; the recorded experts are replayed.
+#    runs as an agent and in oracle-edit mode, served by two vLLM OpenAI-compatible servers
+#    (LoRA adapters as served models); the recorded experts are replayed.
 # 6. Everything is graded by the harness (real tests in Docker sandboxes) and one HTML report
 #    gathers it (swe-srl report).
 # DEMO_SIZE=small (CI) shrinks steps, samples and task counts; every stage still runs.
@@ -96,13 +97,40 @@ stage "6/7 tasks from real PyPI projects; every model as an agent and in oracle-
 for req in $PYPI; do
   timed tasks $SWE tasks synthesize --pypi "$req" --max "$TASKS_PER_PROJECT" --seed 0 --out "$OUT/tasks.jsonl"
 done
-POLICY_OPTS=(--policy-opt max_tokens="$SCORE_TOKENS" --policy-opt max_model_len=2048 --policy-opt temperature=0)
+# Two vLLM OpenAI-compatible servers answer every agent call (one engine start each instead of one
+# per run): the base model with the SFT and SRL adapters, and SFT-then-SRL's start model with its
+# adapter (that adapter was trained on the SFT-merged weights).
+SERVERS=()
+trap 'for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+serve() {  # serve PORT BASE_MODEL [NAME=ADAPTER ...]: start a server, wait until it answers
+  local port=$1 base=$2; shift 2
+  local lora=(); [ $# -gt 0 ] && lora=(--enable-lora --max-lora-rank 64 --lora-modules "$@")
+  mkdir -p "$OUT/logs"
+  VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} .venv/bin/python -m vllm.entrypoints.openai.api_server \
+    --model "$base" --served-model-name base --host 127.0.0.1 --port "$port" --max-model-len 2048 \
+    --enforce-eager --seed 0 "${lora[@]}" >"$OUT/logs/serve-$port.log" 2>&1 &
+  SERVERS+=($!)
+  for _ in $(seq 1 900); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
+    kill -0 "${SERVERS[-1]}" 2>/dev/null || { tail -20 "$OUT/logs/serve-$port.log" >&2; return 1; }
+    sleep 1
+  done
+  echo "vLLM server on port $port did not start" >&2; return 1
+}
+free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+P1=$(free_port); P2=$(free_port)
+timed serve serve "$P1" "$MODEL" sft="$OUT/train/sft/adapter" srl="$OUT/train/srl/adapter"
+timed serve serve "$P2" "$OUT/train/sft-srl/start_model" sft-srl="$OUT/train/sft-srl/adapter"
+declare -A ENDPOINT=([base]="http://127.0.0.1:$P1/v1#base" [sft]="http://127.0.0.1:$P1/v1#sft"
+                     [srl]="http://127.0.0.1:$P1/v1#srl" [sft-srl]="http://127.0.0.1:$P2/v1#sft-srl")
+POLICY_OPTS=(--policy-opt max_tokens="$SCORE_TOKENS" --policy-opt temperature=0)
 for name in "${ORDER[@]}"; do
-  timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "vllm:${MODELS[$name]}" --out "$OUT/agent/$name" \
+  timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "openai:${ENDPOINT[$name]}" --out "$OUT/agent/$name" \
     --max-steps "$AGENT_STEPS" --workers 2 --model-name "$MODEL_NAME-$name" --prompt-from "$OUT/data/srl" "${POLICY_OPTS[@]}"
-  timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "vllm:${MODELS[$name]}" --out "$OUT/oracle/$name" \
+  timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "openai:${ENDPOINT[$name]}" --out "$OUT/oracle/$name" \
     --mode oracle-edit --workers 2 --model-name "$MODEL_NAME-$name-oracle" --prompt-from "$OUT/data/srl" "${POLICY_OPTS[@]}"
 done
+for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done
 timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "replay:trajectories/examples/pypi-expert.jsonl" \
   --out "$OUT/agent/expert-replay" --workers 2 --model-name expert-replay
 
