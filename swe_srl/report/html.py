@@ -76,9 +76,9 @@ pre { background: var(--panel); padding: 8px; overflow-x: auto; font-size: 12px;
 SECTIONS = [
     ("overview", "Overview"),
     ("scores", "Step scores"),
+    ("training", "Training"),
     ("dataset", "Dataset statistics"),
     ("convert", "Conversion"),
-    ("training", "Training"),
     ("agent", "Agent runs"),
     ("evaluation", "Evaluation"),
 ]
@@ -635,10 +635,10 @@ def render(found: RunContents, page: Path) -> str:
     toc = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in SECTIONS)
     body = [
         overview(found, tr_series),
-        scores_section(found),
+        scores_section(found),  # first: did training help? (held-out scores, then the learning curves)
+        training_section(found, tr_series),
         dataset_section(found),
         convert_section(found),
-        training_section(found, tr_series),
         agent_section(found, link),
         evaluation_section(found, link),
     ]
