@@ -20,8 +20,12 @@ Design choices:
   date, wheels, image) and timed; then each chosen instance's gold patch is graded in that
   image and its grading time (container, patch, eval script, grading: the image time
   excluded) is set beside the time of the test command itself.
+- the Ray backend (--no-ray skips it): the same tasks, three copies each, one at a time through
+  the local backend and through a one-node Ray cluster started here (alternating, the fastest
+  of two runs each); wall time per instance of each and their ratio (goal <= 1.10), the
+  cluster's start-up reported apart (a long-lived cluster pays it once).
 
-Usage: .venv/bin/python scripts/bench/harness.py [--json PATH] [--repeats N] [--astroid-versions N|all]
+Usage: .venv/bin/python scripts/bench/harness.py [--json PATH] [--repeats N] [--astroid-versions N|all] [--no-ray]
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def astroid_figures(versions: str) -> dict | None:
     return {"env_build_s": build_s, "grading_s": grading, "test_s": tests}
 
 
-def one_run(tasks, workers: int, run_id: str) -> dict:
+def one_run(tasks, workers: int, run_id: str, backend=None) -> dict:
     from swe_srl.harness.report import read_instance_report
     from swe_srl.harness.run import EvalConfig, run_evaluation
     from swe_srl.tasks.loading import load_predictions
@@ -96,7 +100,8 @@ def one_run(tasks, workers: int, run_id: str) -> dict:
     preds = load_predictions("gold", tasks)
     with tempfile.TemporaryDirectory(prefix="swe-srl-bench-") as tmp:
         t0 = time.monotonic()
-        report = run_evaluation(tasks, preds, Path(tmp), EvalConfig(run_id=run_id, workers=workers, timeout=600))
+        report = run_evaluation(tasks, preds, Path(tmp), EvalConfig(run_id=run_id, workers=workers, timeout=600),
+                                backend=backend)
         wall = time.monotonic() - t0
         overheads, tests = [], []
         for t in tasks:
@@ -109,12 +114,50 @@ def one_run(tasks, workers: int, run_id: str) -> dict:
     return {"wall_s": wall, "resolved": report["resolved_instances"], "overheads": overheads, "tests": tests}
 
 
+def ray_figures(tasks, copies: int = 3, repeats: int = 2) -> dict:
+    """The Ray backend's cost per instance against the local backend, same instances, same run.
+
+    The tasks are repeated ``copies`` times under new ids (same images). A one-node Ray cluster
+    is started on this machine (its start-up is reported apart, ``ray_connect_s``: a long-lived
+    cluster pays it once); each Ray run still starts its node actor, which is counted. Both
+    backends run one instance at a time; runs alternate local / ray, the fastest of each is kept.
+    """
+    import logging
+
+    import ray
+
+    from swe_srl.execution import RayBackend
+
+    many = [dict(t, instance_id=f"{t['instance_id']}__copy{i}") for i in range(copies) for t in tasks]
+    t0 = time.monotonic()
+    # the memory monitor off: it kills workers when the machine (other processes included) is near full
+    ray.init(resources={"docker": 1}, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+             _system_config={"memory_monitor_refresh_ms": 0})
+    connect_s = time.monotonic() - t0
+    best: dict[str, dict] = {}
+    try:
+        for r in range(repeats):
+            for name, backend in (("local", None), ("ray", RayBackend(slots_per_node=1))):
+                res = one_run(many, 1, f"bench-{name}-{r}", backend=backend)
+                if res["resolved"] != len(many):
+                    raise SystemExit(f"{name}: only {res['resolved']}/{len(many)} resolved")
+                if name not in best or res["wall_s"] < best[name]["wall_s"]:
+                    best[name] = res
+    finally:
+        ray.shutdown()
+    local_s, ray_s = best["local"]["wall_s"] / len(many), best["ray"]["wall_s"] / len(many)
+    return {"instances": len(many), "local_s_per_instance": round(local_s, 3), "ray_s_per_instance": round(ray_s, 3),
+            "ray_overhead_s_per_instance": round(ray_s - local_s, 3), "ray_overhead_ratio": round(ray_s / local_s, 3),
+            "ray_connect_s": round(connect_s, 2)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--no-astroid", action="store_true", help="skip the SWE-bench (astroid dev) figures")
     ap.add_argument("--astroid-versions", default="2", help="versions to build cold: 1, 2 (oldest and newest) or all")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray backend's figures (Ray vs local per instance)")
     args = ap.parse_args()
 
     from swe_srl.tasks.synthesize import synthesize_pypi_cached
@@ -151,6 +194,11 @@ def main() -> int:
     print(f"{'harness overhead (mean)':<28}{overhead:.2f} s   (max {overhead_max:.2f} s; goal < 2 s)")
     for w, v in per_workers.items():
         print(f"{'instances/min, workers=' + w:<28}{v:.1f}")
+    if not args.no_ray:
+        figures["ray"] = rf = ray_figures(tasks)
+        print(f"{'per instance, local / ray':<28}{rf['local_s_per_instance']:.2f} / {rf['ray_s_per_instance']:.2f} s   "
+              f"(ratio {rf['ray_overhead_ratio']:.2f}; goal <= 1.10; {rf['instances']} instances, one at a time)")
+        print(f"{'ray cluster start (once)':<28}{rf['ray_connect_s']:.1f} s")
     astroid = None if args.no_astroid else astroid_figures(args.astroid_versions)
     if astroid:
         figures["astroid"] = astroid

@@ -18,6 +18,10 @@ class SleepJob(Job):
     seconds: float = 0.1
     fail: tuple[Any, ...] = ()
     """Items whose task raises ``ValueError`` (an error outcome, not a lost node)."""
+    crash: tuple[Any, ...] = ()
+    """Items whose task kills its own process (as a dead node or an out-of-memory kill would)."""
+    crash_once_dir: str | None = None
+    """With it, a ``crash`` item kills its process only the first time (a marker file per item here)."""
     name = "sleep"
 
     def setup(self) -> str:
@@ -26,6 +30,12 @@ class SleepJob(Job):
     def run(self, item: Any, ctx: TaskContext) -> dict[str, Any]:
         if item in self.fail:
             raise ValueError(f"task {item!r} fails")
+        if item in self.crash:
+            marker = os.path.join(self.crash_once_dir, f"crashed-{item}") if self.crash_once_dir else None
+            if marker is None or not os.path.exists(marker):
+                if marker is not None:
+                    open(marker, "w").close()
+                os._exit(1)
         deadline = time.monotonic() + self.seconds
         while time.monotonic() < deadline and not ctx.stopping:
             time.sleep(min(0.05, self.seconds))

@@ -45,6 +45,9 @@ NODE_WAIT_S = 60.0
 """How long a run whose nodes all died waits for a Docker node to join before the rest of its tasks fail."""
 POLL_S = 0.5
 REFRESH_S = 10.0
+MAX_ACTOR_STARTS = 3
+"""Node actors started per node and run: a node whose actor keeps dying (killed for memory,
+a setup that crashes) is given up after this many."""
 
 
 class NodeWorker:
@@ -107,6 +110,7 @@ class _Node:
     up: bool = False
     busy: int = 0
     done: int = 0
+    starts: int = 0
 
 
 @dataclass
@@ -121,7 +125,7 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
     from ray import exceptions as rex
 
     return (rex.RayActorError, rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError,
-            rex.LocalRayletDiedError)
+            rex.LocalRayletDiedError, rex.OutOfMemoryError)
 
 
 def _short(e: BaseException) -> str:
@@ -212,17 +216,21 @@ class RayBackend:
         return max(1, int(n)) if n != float("inf") else 1
 
     def _discover(self, job: Job) -> list[_Node]:
-        """Start an actor on every live Docker node not seen yet."""
+        """Start an actor on every live Docker node that has none (a new node, or one whose
+        actor died while the node lives on), at most ``MAX_ACTOR_STARTS`` times per node."""
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         new = []
         for n in ray.nodes():
             nid = n.get("NodeID")
-            if not n.get("Alive") or nid in self.nodes or (n.get("Resources") or {}).get(self.resource, 0) <= 0:
+            if not n.get("Alive") or (n.get("Resources") or {}).get(self.resource, 0) <= 0:
                 continue
-            node = _Node(nid, f"{n.get('NodeName') or n.get('NodeManagerAddress')}#{nid[:6]}",
-                         self._slots(n.get("Resources") or {}))
+            node = self.nodes.get(nid) or _Node(nid, f"{n.get('NodeName') or n.get('NodeManagerAddress')}#{nid[:6]}",
+                                                self._slots(n.get("Resources") or {}))
+            if node.actor is not None or node.starts >= MAX_ACTOR_STARTS:
+                continue
+            node.starts += 1
             node.actor = _actor_class().options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(nid, soft=False),
                 max_concurrency=node.slots, name=None,
@@ -248,7 +256,7 @@ class RayBackend:
         connected_here = self._connect()
         self.nodes, self.node_errors = {}, {}
         lost = _lost_errors()
-        inflight: dict[Any, tuple[_Pending, _Node]] = {}
+        inflight: dict[Any, tuple[_Pending, _Node, Any]] = {}
         try:
             with interruptible(stop):
                 self._discover(job)
@@ -256,12 +264,12 @@ class RayBackend:
                     raise SweSrlError(f"no live node of the Ray cluster advertises the {self.resource!r} resource "
                                       f"(start nodes with: ray start ... --resources '{{\"{self.resource}\": 1}}')")
                 last_refresh = no_node_since = time.monotonic()
-                while queue or inflight:
+                while (queue and not stop.is_set()) or inflight:  # once stopped, queued tasks never start
                     for node in sorted(self.nodes.values(), key=lambda n: n.busy - n.slots):
                         while node.up and node.busy < node.slots and queue and not stop.is_set():
                             p = queue.popleft()
                             p.attempts += 1
-                            inflight[node.actor.run.remote(p.item)] = (p, node)
+                            inflight[node.actor.run.remote(p.item)] = (p, node, node.actor)
                             node.busy += 1
                     starting = {n.ready_ref: n for n in self.nodes.values() if n.ready_ref is not None}
                     waiting = [*inflight, *starting]
@@ -274,12 +282,13 @@ class RayBackend:
                         if ref in starting:
                             self._started(starting[ref], lost)
                             continue
-                        p, node = inflight.pop(ref)
+                        p, node, actor = inflight.pop(ref)
                         node.busy -= 1
                         try:
                             value, error, tb = ray.get(ref)
                         except lost as e:
-                            self._lose(node, e)
+                            self._lose(node, actor, e)
+                            last_refresh = 0.0  # look for a node (or a new actor) at once
                             p.retries.append({"node": node.label, "error": _short(e)})
                             if p.attempts < self.max_attempts:
                                 queue.appendleft(p)
@@ -320,15 +329,17 @@ class RayBackend:
         except (*lost, ray.exceptions.RayError) as e:
             self.node_errors[node.label] = _short(getattr(e, "cause", None) or e)
             node.actor = None
+            node.starts = MAX_ACTOR_STARTS  # a node where the job cannot start is not tried again
             if not any(n.up or n.ready_ref is not None for n in self.nodes.values()):
                 raise SweSrlError(f"no Ray node could start the job (first: {node.label}: "
                                   f"{self.node_errors[node.label]})") from None
 
-    def _lose(self, node: _Node, e: BaseException) -> None:
+    def _lose(self, node: _Node, actor: Any, e: BaseException) -> None:
+        """``actor`` (the one the lost task ran on) is gone: forget it, once."""
         import ray
 
-        if node.actor is not None:
-            self.node_errors[node.label] = f"lost: {_short(e)}"
+        if node.actor is actor:
+            self.node_errors[node.label] = f"lost ({node.starts}): {_short(e)}"
             try:
                 ray.kill(node.actor, no_restart=True)
             except Exception:  # the node is gone: there is nothing left to kill

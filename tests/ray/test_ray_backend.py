@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import ray
@@ -31,7 +30,10 @@ WRONG = ("diff --git a/calc/__init__.py b/calc/__init__.py\n--- a/calc/__init__.
 def cluster():
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"docker": 1}})
+    # Ray's memory monitor kills workers when the whole machine is above 95% memory (other
+    # processes included): off here, so a busy shared machine does not decide these tests.
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"docker": 1},
+                                                      "_system_config": {"memory_monitor_refresh_ms": 0}})
     worker = c.add_node(num_cpus=1, resources={"docker": 1})
     c.wait_for_nodes()
     yield c, worker
@@ -73,6 +75,22 @@ def test_tasks_spread_over_both_nodes_with_one_setup_per_node(cluster):
     assert len(by_node) == 2 and all(len(ids) == 1 for ids in by_node.values())  # setup once per node
     assert {n["slots"] for n in backend.describe()["nodes"].values()} == {1}  # 1 CPU per node
     assert not ray.is_initialized()  # the driver disconnected (the cluster stays)
+
+
+def test_a_task_whose_worker_dies_is_retried_and_one_that_keeps_killing_it_ends_as_an_error(cluster, tmp_path):
+    from swe_srl.execution import RayBackend
+    from swe_srl.execution.fakes import SleepJob
+
+    c, _ = cluster
+    once = RayBackend(c.address)
+    outcomes = {o.item: o for o in once.imap(SleepJob(0.2, crash=(2,), crash_once_dir=str(tmp_path)), range(6))}
+    assert sorted(outcomes) == list(range(6)) and all(o.ok for o in outcomes.values())
+    assert outcomes[2].attempts == 2 and len(outcomes[2].retries) == 1  # the retry is recorded
+    assert all(o.attempts == 1 for i, o in outcomes.items() if i != 2)
+    always = {o.item: o for o in RayBackend(c.address, max_attempts=2).imap(SleepJob(0.2, crash=(1,)), range(4))}
+    assert sorted(always) == list(range(4))
+    assert always[1].error.startswith("lost its node 2 times") and len(always[1].retries) == 2
+    assert all(always[i].ok for i in (0, 2, 3))  # the run went on
 
 
 def test_eval_gives_the_local_backends_verdicts_and_files(cluster, calc_task, calc_image, tmp_path):
@@ -125,11 +143,19 @@ def test_killed_driver_leaves_no_container_and_the_rerun_resumes(cluster, calc_t
     proc.wait(timeout=30)
     finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/report.json")}
     assert 1 <= len(finished) < 6
-    assert _wait_no_containers(run_id) == []  # the run's actors died with it; their sandboxes went too
+    # The run's node actors died with it: their sandboxes stop when their session closes; one caught
+    # between start and session has a dead owner, so the node's reaper removes it (the re-run's start).
+    from swe_srl.sandbox.spec import LABEL_OWNER, owner_alive
+
+    for cid in _wait_no_containers(run_id, 30):
+        owner = subprocess.run(["docker", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL_OWNER}"}}}}', cid],
+                               stdout=subprocess.PIPE, text=True).stdout.strip()
+        assert owner and owner_alive(owner) is False, (cid, owner)
     again = subprocess.run(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=300, env={**os.environ, "COLUMNS": "200"})
     assert again.returncode == 0, again.stdout[-3000:]
     assert "instances per node" in again.stdout
+    assert _run_containers(run_id) == []  # reaped at the re-run's start, or gone before
     report = json.loads((out / "report.json").read_text())
     assert report["resolved_instances"] == 6 and report["skipped_finished_instances"] == len(finished)
     for iid, mtime in finished.items():
