@@ -103,3 +103,19 @@ def test_cli_rejects_an_unknown_backend_in_one_line(tmp_path, cmd):
     r = subprocess.run([sys.executable, "-m", "swe_srl", *cmd, "--backend", "spark"], cwd=tmp_path,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
     assert r.returncode == 1 and "valid backends: local, ray" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ray_address_where_nothing_answers_is_a_one_line_error_at_once():
+    import socket
+
+    from swe_srl.errors import SweSrlError
+    from swe_srl.execution import RayBackend
+    from swe_srl.execution.fakes import SleepJob
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    t0 = time.monotonic()
+    with pytest.raises(SweSrlError, match=f"--ray-address 127.0.0.1:{port}: nothing answers there"):
+        list(RayBackend(f"127.0.0.1:{port}").imap(SleepJob(), [1]))
+    assert time.monotonic() - t0 < 10

@@ -128,6 +128,20 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
             rex.LocalRayletDiedError, rex.OutOfMemoryError)
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A ``HOST:PORT`` address must answer a TCP connect (Ray itself retries for minutes)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise SweSrlError(f"--ray-address {address}: nothing answers there ({e.strerror or e}); "
+                          f"start the head with `ray start --head --port={port}`") from None
+
+
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:300] if text else ''}"
@@ -189,6 +203,8 @@ class RayBackend:
             return False
         kw = dict(logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
         address = self.address or os.environ.get("RAY_ADDRESS") or None
+        if address and address != "auto":
+            _check_reachable(address)
         try:
             if address:
                 ray.init(address=address, **kw)
