@@ -193,8 +193,17 @@ def _bf16_available() -> bool:
 # -- YAML ---------------------------------------------------------------------------------------
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``5e-7`` / ``1e3`` as floats (YAML 1.1 wants a dot)."""
+    """SafeLoader that also reads ``5e-7`` / ``1e3`` as floats (YAML 1.1 wants a dot), and takes
+    only true/false as booleans (YAML 1.2): ``save_strategy=no`` stays the string TRL expects."""
 
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"),
+)
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",

@@ -79,6 +79,14 @@ def test_parse_override_values():
     assert parse_override("a.b=1e-3") == (["a", "b"], 0.001)
     assert parse_override("x=[a, b]") == (["x"], ["a", "b"])
     assert parse_override("x=true") == (["x"], True)
+    # YAML 1.2 booleans: TRL's string options keep their words
+    assert parse_override("save_strategy=no") == (["save_strategy"], "no")
+    assert parse_override("x=off") == (["x"], "off")
+
+
+def test_save_strategy_no_on_the_command_line():
+    cfg = load_config(None, ["method=sft", "model=m", "dataset=d", "output_dir=o", "save_strategy=no"])
+    assert cfg.trainer["save_strategy"] == "no"
 
 
 def test_example_configs_are_valid():
