@@ -183,22 +183,21 @@ def reset_files_commands(base_commit: str, files: Iterable[str]) -> list[str]:
 
 
 def test_dirs(task: dict[str, Any]) -> list[str]:
-    """Directories whose whole content belongs to the tests: for each test
-    target, its topmost ancestor directory named like a test folder (``test``,
-    ``tests``, ``testing``, ``test_*``...), else the target's own directory
-    (not the repository root)."""
+    """Paths whose whole content belongs to the tests: for each test target, its
+    topmost ancestor directory named like a test folder (``test``, ``tests``,
+    ``testing``, ``test_*``...), else the target file alone. A test file that
+    sits beside code (astroid's ``script/test_bump_changelog.py`` next to
+    ``script/bump_changelog.py``) must not make that code test infrastructure:
+    a gold patch adding the code would otherwise be undone."""
     out = []
     for target in [*test_targets(task), *patch_files(task.get("test_patch", ""))]:
         parts = target.split("/")[:-1]
-        chosen = None
+        chosen = target
         for i, part in enumerate(parts):
             if part.lower().startswith("test"):
                 chosen = "/".join(parts[: i + 1])
                 break
-        if chosen is None and parts:
-            chosen = "/".join(parts)
-        if chosen:
-            out.append(chosen)
+        out.append(chosen)
     return list(dict.fromkeys(out))
 
 

@@ -287,12 +287,12 @@ def test_daemon_that_clears_its_environment_dies_on_timeout_and_reset(calc_image
 
 
 def test_disk_quota_kills_a_big_write_and_tmp_is_capped(calc_image):
-    from dataclasses import replace
 
     from swe_srl.sandbox import DockerSandbox
 
     image, config = calc_image
-    with DockerSandbox.start(image, replace(config, disk="150m", tmp_size="32m", disk_check_s=0.5)) as sb:
+    small = type(config)(**{**config.to_dict(), "disk": "150m", "tmp_size": "32m", "disk_check_s": 0.5})
+    with DockerSandbox.start(image, small) as sb:
         assert sb.disk_limit in ("watchdog", "storage-opt")
         res = sb.run("dd if=/dev/zero of=/testbed/big bs=1M count=2000 2>&1; echo done", timeout=120)
         assert "disk quota" in res.output or "No space left" in res.output, res.output[-500:]

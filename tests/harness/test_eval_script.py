@@ -157,3 +157,18 @@ def test_conftest_in_the_base_commit_is_kept_and_a_changed_one_restored(git_repo
     v = grade(_task(repo, base), _run_eval(repo, _task(repo, base)))
     assert v["resolved"]
     assert (repo / "tests" / "conftest.py").read_text() == "MARK = 1\n"
+
+
+def test_a_test_file_beside_code_protects_only_itself():
+    """astroid-1030: the test file script/test_bump_changelog.py sits beside script/bump_changelog.py,
+    which the gold patch adds; resetting the whole script/ folder undid the gold patch."""
+    from swe_srl.harness.eval_script import test_dirs
+
+    task = {"test_patch": "diff --git a/script/test_bump_changelog.py b/script/test_bump_changelog.py\n--- /dev/null\n"
+                          "+++ b/script/test_bump_changelog.py\n@@ -0,0 +1 @@\n+x = 1\n",
+            "FAIL_TO_PASS": [], "PASS_TO_PASS": []}
+    assert test_dirs(task) == ["script/test_bump_changelog.py"]
+    nested = {"test_patch": "diff --git a/pkg/tests/unit/test_a.py b/pkg/tests/unit/test_a.py\n--- a/pkg/tests/unit/test_a.py\n"
+                            "+++ b/pkg/tests/unit/test_a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n",
+              "FAIL_TO_PASS": [], "PASS_TO_PASS": []}
+    assert test_dirs(nested) == ["pkg/tests"]
