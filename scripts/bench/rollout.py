@@ -13,7 +13,11 @@ Decoding is greedy and stops at ``</function>`` or the end of the turn, as in
 scoring. Model load and engine start-up are not timed (reported apart); each
 backend gets a short warm-up call first. vLLM's CPU build computes in bfloat16
 (it downcasts a float32 checkpoint), transformers in float32: each at its
-default, as a user would run it.
+default, as a user would run it (vLLM's CPU worker binds to one core and keeps
+the other for its scheduler; transformers uses torch's threads, ``--hf-threads``
+changes that). On a busy machine an engine step can outlast vLLM's 300 s
+model-execution timeout, so the script raises it
+(``VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS``, unless set).
 
     python scripts/bench/rollout.py [--prompts 8] [--max-new-tokens 128] [--json PATH]
 """
@@ -59,12 +63,16 @@ def measure(policy, conversations, **kwargs) -> dict:
 
 
 def main() -> None:
+    os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a model folder (default: SmolLM2-135M-Instruct in the user cache)")
     ap.add_argument("--dataset", help="an SRL dataset folder (default: built from the samples with the model's tokenizer)")
     ap.add_argument("--prompts", type=int, default=8, help="prompts (the first of the validation split)")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--hf-batch", type=int, default=4, help="prompts per transformers generate call")
+    ap.add_argument("--hf-threads", type=int, default=None,
+                    help="torch threads for transformers (default: torch's, one per core; vLLM's CPU worker computes "
+                         "on one core and keeps the other for its scheduler; 1 matches that)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
 
@@ -92,6 +100,9 @@ def main() -> None:
     import torch
 
     from swe_srl.policy.hf import HFPolicy
+
+    if args.hf_threads:
+        torch.set_num_threads(args.hf_threads)
 
     t = time.perf_counter()
     hf_policy = HFPolicy(model, sampling=sampling)

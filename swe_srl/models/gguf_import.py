@@ -214,7 +214,7 @@ def _load(path: Path, arch: str, dtype: str):
 
     folder, name = str(path.parent), path.name
     try:
-        AutoConfig.from_pretrained(folder, gguf_file=name)
+        config = AutoConfig.from_pretrained(folder, gguf_file=name)
     except ValueError as e:
         if "not supported" in str(e):
             raise SweSrlError(
@@ -223,8 +223,8 @@ def _load(path: Path, arch: str, dtype: str):
         raise SweSrlError(f"{path}: unreadable GGUF metadata ({' '.join(str(e).split())})") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=getattr(torch, dtype), quantization_config=GgufConfig(dequantize=True)
+        model = AutoModelForCausalLM.from_pretrained(  # config= spares a second parse of the file's metadata
+            folder, gguf_file=name, config=config, dtype=getattr(torch, dtype), quantization_config=GgufConfig(dequantize=True)
         )
     except (ValueError, KeyError, NotImplementedError) as e:
         raise SweSrlError(f"{path}: transformers cannot load this GGUF file ({' '.join(str(e).split())[:300]})") from None
