@@ -185,8 +185,11 @@ def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callback
 
 
 def start_rollouts(cfg: TrainConfig, model: str):
-    """The vLLM engine of ``rollout.backend: vllm`` (None for ``trl``), serving adapters on ``model``."""
+    """The vLLM engine of ``rollout.backend: vllm`` (None for ``trl``), serving adapters on ``model``.
+    SFT uses it only for greedy validation, so without validation no engine is started."""
     if cfg.rollout.backend != "vllm":
+        return None
+    if cfg.method == "sft" and not cfg.validation.every_steps:
         return None
     from swe_srl.train.rollout import VLLMRollouts, adapter_rank
 
