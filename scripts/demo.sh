@@ -99,7 +99,8 @@ for req in $PYPI; do
 done
 # Two vLLM OpenAI-compatible servers answer every agent call (one engine start each instead of one
 # per run): the base model with the SFT and SRL adapters, and SFT-then-SRL's start model with its
-# adapter (that adapter was trained on the SFT-merged weights).
+# adapter (that adapter was trained on the SFT-merged weights). 8k context: oracle-edit prompts
+# hold whole files (agent prompts are fitted to the dataset's 1024-token budget).
 SERVERS=()
 trap 'for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 serve() {  # serve PORT BASE_MODEL [NAME=ADAPTER ...]: start a server, wait until it answers
@@ -107,7 +108,7 @@ serve() {  # serve PORT BASE_MODEL [NAME=ADAPTER ...]: start a server, wait unti
   local lora=(); [ $# -gt 0 ] && lora=(--enable-lora --max-lora-rank 64 --lora-modules "$@")
   mkdir -p "$OUT/logs"
   VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} .venv/bin/python -m vllm.entrypoints.openai.api_server \
-    --model "$base" --served-model-name base --host 127.0.0.1 --port "$port" --max-model-len 2048 \
+    --model "$base" --served-model-name base --host 127.0.0.1 --port "$port" --max-model-len 8192 \
     --enforce-eager --seed 0 "${lora[@]}" >"$OUT/logs/serve-$port.log" 2>&1 &
   SERVERS+=($!)
   for _ in $(seq 1 900); do
