@@ -34,13 +34,14 @@ MODEL=${DEMO_MODEL:-$CACHE/smollm2-135m-instruct}
 MODEL_NAME=${DEMO_MODEL_NAME:-smollm2}
 PYPI=${DEMO_PYPI:-"boltons==24.0.0 more-itertools==10.5.0"}
 SHARED_SAMPLES=${SHARED_SAMPLES:-../shared/trajectory-samples}
-PROMPT_TOKENS=1024
 if [ "$SIZE" = "small" ]; then
-  SFT_STEPS=3; SRL_STEPS=2; SCORE_SAMPLES=8; SCORE_TOKENS=256; TASKS_PER_PROJECT=1; AGENT_STEPS=3
-  SFT_OPTS=(per_device_train_batch_size=2 gradient_accumulation_steps=1 validation.every_steps=0)
-  SRL_OPTS=(num_generations=2 per_device_train_batch_size=4 max_completion_length=128 validation.every_steps=0)
+  # every stage once, as cheaply as it runs (the system prompt alone is ~500 tokens)
+  PROMPT_TOKENS=640; SFT_STEPS=2; SRL_STEPS=1; SCORE_SAMPLES=4; SCORE_TOKENS=128; TASKS_PER_PROJECT=1; AGENT_STEPS=2
+  SFT_OPTS=(validation.every_steps=0 max_length=1024)
+  SRL_OPTS=(num_generations=2 per_device_train_batch_size=2 max_completion_length=64 validation.every_steps=0)
 else
-  SFT_STEPS=30; SRL_STEPS=16; SCORE_SAMPLES=70; SCORE_TOKENS=512; TASKS_PER_PROJECT=3; AGENT_STEPS=8
+  # the comparison in the README (about 2 hours on 2 otherwise busy cores)
+  PROMPT_TOKENS=1024; SFT_STEPS=20; SRL_STEPS=10; SCORE_SAMPLES=40; SCORE_TOKENS=512; TASKS_PER_PROJECT=3; AGENT_STEPS=4
   SFT_OPTS=(); SRL_OPTS=()
 fi
 SWE=${SWE_SRL:-.venv/bin/swe-srl}

@@ -11,14 +11,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.model]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.model, pytest.mark.vllm]
 
 
+@pytest.mark.timeout(2700)  # SmolLM2 trained three ways, four scores, two vLLM servers, ten evals
 def test_demo_small_runs_every_stage_and_its_outputs_hold_up(tmp_path):
     out = tmp_path / "demo"
     env = dict(os.environ, DEMO_SIZE="small", DEMO_OUT=str(out), OMP_NUM_THREADS="1")
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=2600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "swe-srl demo (" in proc.stdout  # the summary table
     assert f"report: {out / 'report.html'}" in proc.stdout.splitlines()
@@ -42,13 +43,13 @@ def test_demo_small_runs_every_stage_and_its_outputs_hold_up(tmp_path):
     assert "dynamic_sampling/drop_fraction" in srl_metrics and "reward" in srl_metrics
     for method in ("srl", "sft-srl"):  # rollouts came from the vLLM engine serving the adapter
         summary = json.loads((out / "train" / method / "summary.json").read_text())
-        assert summary["rollout"]["backend"] == "vllm" and summary["rollout"]["calls"] >= 2
+        assert summary["rollout"]["backend"] == "vllm" and summary["rollout"]["calls"] >= 1
     # SFT then SRL started from the SFT adapter merged into the base
     assert (out / "train" / "sft-srl" / "start_model" / "config.json").is_file()
     # held-out scores of the four models, and the comparison table built from them
     for name in ("base", "sft", "srl", "sft-srl"):
         score = json.loads((out / "scores" / f"{name}.json").read_text())
-        assert score["samples"] == 8 and 0.0 <= score["format_valid_rate"] <= 1.0
+        assert score["samples"] == 4 and 0.0 <= score["format_valid_rate"] <= 1.0
         assert 0.0 <= score["mean_similarity"] <= 1.0
     comparison = json.loads((out / "comparison.json").read_text())
     assert [r["model"] for r in comparison["rows"]] == ["base", "sft", "srl", "sft-srl"]
