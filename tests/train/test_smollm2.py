@@ -57,8 +57,9 @@ def test_the_trained_model_acts_in_a_sandbox(sft_smollm2, calc_task, calc_image,
     tasks = tmp_path / "tasks.jsonl"
     write_jsonl(tasks, [calc_task])
     out = tmp_path / "agent"
-    _cli("run", "--tasks", tasks, "--policy", f"vllm:{sft_smollm2 / 'adapter'}", "--out", out, "--max-steps", 4,
-         "--policy-opt", "max_tokens=256", "--policy-opt", "max_model_len=1024", "--policy-opt", "temperature=0")
+    # sampled (not greedy): a rejected answer is retried on the same prompt, and greedy would repeat it
+    _cli("run", "--tasks", tasks, "--policy", f"vllm:{sft_smollm2 / 'adapter'}", "--out", out, "--max-steps", 8,
+         "--policy-opt", "max_tokens=256", "--policy-opt", "max_model_len=2048", "--policy-opt", "temperature=0.7")
     trajs = [json.loads(line) for line in (out / "trajectories.jsonl").read_text().splitlines() if line.strip()]
     assert len(trajs) == 1
     # steps are executed actions (rejected answers are kept apart, in meta["format_errors"])
