@@ -335,6 +335,10 @@ class DockerSandbox(AgentSandbox):
                 break
             except ValueError:
                 continue
+        if not verdict and not host_timeout:
+            # the wrapper always reports how the tests ended; silence means it died with its container
+            raise SandboxError(f"container {self.container_id[:12]}: the guarded test run ended without reporting an exit status "
+                               "(the container was removed or died)")
         output = bytes(head) + (DROPPED.format(n=dropped).encode() if dropped else b"") + bytes(tail)
         code = verdict.get("exit_code") if isinstance(verdict.get("exit_code"), int) else None
         return GuardedRun(output=output, exit_code=code, timed_out=host_timeout or bool(verdict.get("timed_out")),
