@@ -10,9 +10,11 @@ class SweSrlError(Exception):
 
 
 class ParseError(SweSrlError):
-    """An agent log (or one record of it) could not be parsed.
+    """An agent log (or one record of it, or one input path) could not be parsed.
 
-    ``where`` is ``file`` or ``file:line``; ``reason`` a short explanation.
+    ``where`` is ``file``, ``file:line`` or ``file[i]``; ``reason`` a short
+    explanation. The parsers' only error type: raised inside a parser, yielded
+    by its ``parse()`` for each thing skipped (see :mod:`swe_srl.trajectories.parsers`).
     """
 
     def __init__(self, reason: str, where: str | None = None):

@@ -41,7 +41,8 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
         from swe_srl.cli.common import console
-        from swe_srl.trajectories.convert import ParseError, command_record, convert, iter_input_files
+        from swe_srl.errors import ParseError
+        from swe_srl.trajectories.convert import command_record, convert, iter_input_files
 
         files = list(iter_input_files(inputs))
         total_bytes = sum(f[1] for f in files if not isinstance(f, ParseError))

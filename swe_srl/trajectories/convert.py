@@ -15,11 +15,13 @@ Design choices:
   repeating the growing conversation): the trajectories rebuilt from them in
   one directory are held until the directory ends (at most ``MAX_HELD``) and
   deduplicated with ``chat_messages.dedupe_prefix_trajectories``.
-* Bad input never stops a conversion: every file or record skipped is listed
+* Bad input never stops a conversion. Every input, file or record skipped
+  arrives as a :class:`ParseError` item (the listing's and the parsers' one
+  error vocabulary, see :mod:`swe_srl.trajectories.parsers`); each is listed
   in the report as ``file[:line]: reason`` and counted. Records whose invalid
-  UTF-8 was replaced are counted per file (``invalid_utf8``). A parser that breaks
-  its contract (raises something other than :class:`ParseError`) is reported
-  the same way, as ``parser error (...)``.
+  UTF-8 was replaced are counted per file (``invalid_utf8``). A parser that
+  breaks its contract (raises instead of yielding) is reported the same way,
+  as ``parser error (...)``.
 * Outputs are written to temporary files and renamed into place at the end.
 """
 
@@ -39,6 +41,8 @@ from swe_srl.errors import ParseError, SweSrlError
 from swe_srl.formats import CONVERT_REPORT, TRAJECTORY
 from swe_srl.io import atomic_open, dumps, write_json
 from swe_srl.trajectories.models import FORMAT_TAG, Trajectory
+from swe_srl.trajectories.parsers import agent_log_parser, open_log
+from swe_srl.trajectories.parsers._common import INVALID_UTF8
 
 REPORT_FORMAT_TAG = CONVERT_REPORT.tag
 TRAJECTORIES_FILE = TRAJECTORY.file
@@ -173,13 +177,11 @@ def _encode(record: dict[str, Any]) -> bytes:
 
 
 def _dedupe_prefix(trajs: list[Trajectory]) -> list[Trajectory]:
-    """``chat_messages.dedupe_prefix_trajectories`` when that parser provides it."""
+    """``chat_messages.dedupe_prefix_trajectories`` (that parser is imported only when it is used)."""
     if len(trajs) < 2:
         return trajs
-    try:
-        from swe_srl.trajectories.parsers.chat_messages import dedupe_prefix_trajectories
-    except (ImportError, AttributeError):
-        return trajs
+    from swe_srl.trajectories.parsers.chat_messages import dedupe_prefix_trajectories
+
     return list(dedupe_prefix_trajectories(trajs))
 
 
@@ -221,20 +223,6 @@ class _Writer:
         return True
 
 
-def _parse(path: Path, fmt: str) -> tuple[str | None, Iterator[Trajectory | ParseError]]:
-    """The format name and the parser's stream for one file."""
-    from swe_srl.trajectories.parsers import detect_format, agent_log_parser, read_head
-
-    try:
-        name = detect_format(path, read_head(path)) if fmt == "auto" else fmt
-        parser = agent_log_parser(name)
-    except ParseError as e:
-        return None, iter([e])
-    except OSError as e:
-        return None, iter([ParseError(f"cannot read ({e.strerror or e})", str(path))])
-    return name, parser.parse(path)
-
-
 def _is_llm_call_log(traj: Trajectory) -> bool:
     return traj.source_format == "chat-messages" and traj.meta.get("kind") == "llm-call-log"
 
@@ -245,11 +233,9 @@ def convert_file(path: Path, fmt: str, writer: _Writer, held: list[tuple[Traject
     Trajectories rebuilt from LLM-call logs are appended to ``held`` (the
     caller deduplicates them per directory) instead of being written.
     """
-    from swe_srl.trajectories.parsers._common import INVALID_UTF8
-
     stats = writer.stats
     bad_utf8 = INVALID_UTF8[0]
-    name, stream = _parse(path, fmt)
+    name, stream = open_log(path, fmt)
     written = 0
     try:
         for item in stream:
@@ -264,7 +250,7 @@ def convert_file(path: Path, fmt: str, writer: _Writer, held: list[tuple[Traject
                 written += 1
             else:
                 written += writer.write(item, name or fmt, path)
-    except ParseError as e:  # parsers should yield these; tolerate a raise
+    except ParseError as e:  # a contract break (parse() yields these), reported all the same
         stats.skip(_reason(e, path))
     except OSError as e:
         stats.skip(f"{path}: cannot read ({e.strerror or e})")
@@ -312,8 +298,6 @@ def convert(
     listing. Returns the report (also written to ``report.json``).
     """
     if fmt != "auto":
-        from swe_srl.trajectories.parsers import agent_log_parser
-
         agent_log_parser(fmt)  # an unknown name fails early, listing the valid ones
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

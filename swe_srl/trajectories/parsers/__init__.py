@@ -6,9 +6,17 @@ implementations, and listed with the other seams in :mod:`swe_srl.protocols`):
 * ``detect(path, head) -> float`` scores how sure it is that the file is its
   format, from the path and the first bytes (``head``, up to 64 KiB); 0 means no.
 * ``parse(path) -> Iterator[Trajectory | ParseError]`` yields one canonical
-  trajectory per run found in the file, or a :class:`ParseError` (with
-  ``file`` or ``file:line``) for each record it had to skip. A parser never
-  raises anything else for bad input.
+  trajectory per run found in the file, or a :class:`ParseError` for each
+  thing it had to skip: a record (``where`` is ``file:line`` or ``file[i]``) or
+  the whole file (``where`` is ``file``).
+
+Errors, one vocabulary: :class:`~swe_srl.errors.ParseError` is the only type.
+Inside a parser, code that meets bad input *raises* it; ``parse()`` catches it
+per record (or per file) with :func:`._common.caught` and *yields* it, so a
+caller only iterates and counts: ``parse()`` never raises for bad input, and
+:func:`open_log` / :func:`parse_file` extend that to a file that cannot be read
+or whose format is unknown (:class:`~swe_srl.errors.UnknownFormatError`, a
+ParseError). ``swe-srl convert`` skips and counts each one it receives.
 
 Parsers are imported lazily from :data:`PARSERS` (short name -> import path).
 """
@@ -90,22 +98,26 @@ def detect_format(path: str | Path, head: bytes | None = None) -> str:
     return best
 
 
-def parse_file(path: str | Path, fmt: str = "auto") -> Iterator[Trajectory | ParseError]:
-    """Parse one file with the named parser (or the detected one)."""
+def open_log(path: str | Path, fmt: str = "auto") -> tuple[str | None, Iterator[Trajectory | ParseError]]:
+    """The format of ``path`` (the named one, or the detected one) and its parser's
+    stream; ``(None, [the ParseError])`` when the format is unknown or the file
+    cannot be read."""
     path = Path(path)
     try:
         name = detect_format(path) if fmt == "auto" else fmt
-        parser = agent_log_parser(name)
+        return name, agent_log_parser(name).parse(path)
     except ParseError as e:
-        yield e
-        return
+        return None, iter([e])
     except OSError as e:
-        yield ParseError(f"cannot read ({e.strerror or e})", str(path))
-        return
+        return None, iter([ParseError(f"cannot read ({e.strerror or e})", str(path))])
+
+
+def parse_file(path: str | Path, fmt: str = "auto") -> Iterator[Trajectory | ParseError]:
+    """Parse one file with the named parser (or the detected one); a file that
+    cannot be read, or is nested too deep, ends the stream with its ParseError."""
+    _name, stream = open_log(path, fmt)
     try:
-        yield from parser.parse(path)
-    except ParseError as e:
-        yield e
+        yield from stream
     except OSError as e:
         yield ParseError(f"cannot read ({e.strerror or e})", str(path))
     except RecursionError:

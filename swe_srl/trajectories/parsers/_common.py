@@ -1,42 +1,40 @@
 """Pieces several log parsers share: reading JSON files and lines, the text of
-content blocks, and turning a bad record into a :class:`ParseError`."""
+content blocks, and the one way a parser reports bad input (:func:`caught`).
+
+Errors (the scheme every parser follows, see :mod:`swe_srl.trajectories.parsers`):
+code that reads a file or a record *raises* :class:`ParseError` (its ``where`` may be
+left out: the caller knows it); ``parse()`` runs each record, or the whole file,
+through :func:`caught`, which turns what was raised into the ParseError that
+``parse()`` yields. So inside a parser errors are raised, and out of ``parse()``
+they only ever come as items of its stream.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Container, Iterator
+from typing import Any, Callable, Container, Iterator, TypeVar
 
 import orjson
 
 from swe_srl.errors import ParseError
 
-# What reading an unexpected structure raises (a field of the wrong type, a missing key...).
-STRUCTURE_ERRORS = (TypeError, ValueError, AttributeError, KeyError)
+T = TypeVar("T")
+
+# What Python raises when a record has an unexpected shape (a field of the wrong type, a missing key...).
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError)
 
 
-class BadRecord(Exception):
-    """A known record with fields of the wrong type (reported as a ParseError)."""
-
-
-# What a record-at-a-time reader catches and reports with :func:`record_error`.
-RECORD_ERRORS = (BadRecord, *STRUCTURE_ERRORS)
-
-
-def record_error(e: Exception, where: str) -> ParseError:
-    """The ParseError of a record that raised one of :data:`RECORD_ERRORS`."""
-    if isinstance(e, BadRecord):
-        return ParseError(str(e), where)
-    return ParseError(f"unexpected field type ({type(e).__name__})", where)
-
-
-def build_or_error(build: Callable[[], Any], where: str) -> Any:
-    """``build()``, or the ParseError it raised or that describes the structure error it hit."""
+def caught(read: Callable[[], T], where: str) -> T | ParseError:
+    """``read()``; or, when it raised :class:`ParseError` or hit a record of an
+    unexpected shape, the ParseError to report for ``where`` (``file`` or
+    ``file:line``; a ParseError that names its own place keeps it)."""
     try:
-        return build()
+        return read()
     except ParseError as e:
-        return e
-    except STRUCTURE_ERRORS as e:
-        return ParseError(f"unexpected structure ({type(e).__name__}: {e})", where)
+        return e if e.where else ParseError(e.reason, where)
+    except _SHAPE_ERRORS as e:
+        detail = " ".join(str(e).split())[:200]
+        return ParseError(f"unexpected structure ({type(e).__name__}: {detail})", where)
 
 
 # Records whose invalid UTF-8 was replaced (U+FFFD) by load_lenient, since the process started;
@@ -60,17 +58,17 @@ def load_lenient(data: bytes) -> Any:
 
 
 def read_json_document(path: Path, *, lenient: bool = False) -> Any:
-    """The JSON value of a whole file, or a ParseError (``empty file`` / ``invalid JSON (...)``).
+    """The JSON value of a whole file; raises ParseError (``empty file`` / ``invalid JSON (...)``).
 
     ``lenient`` salvages invalid UTF-8 as :func:`load_lenient` does.
     """
     raw = path.read_bytes()
     if not raw.strip():
-        return ParseError("empty file", str(path))
+        raise ParseError("empty file", str(path))
     try:
         return load_lenient(raw) if lenient else orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        return ParseError(f"invalid JSON ({e})", str(path))
+        raise ParseError(f"invalid JSON ({e})", str(path)) from None
 
 
 def nonblank_lines(path: Path) -> Iterator[tuple[int, str, bytes]]:
@@ -83,8 +81,8 @@ def nonblank_lines(path: Path) -> Iterator[tuple[int, str, bytes]]:
 
 def json_lines(path: Path) -> Iterator[tuple[int, str, Any]]:
     """``(lineno, "file:line", value)`` for each non-blank line, read with
-    :func:`load_lenient`; a line that is not JSON gives the value
-    ``ParseError("invalid JSON", "file:line")``."""
+    :func:`load_lenient`; a line that is not JSON comes with, as its value, the
+    ParseError to report for it (``invalid JSON`` at ``file:line``)."""
     for lineno, where, line in nonblank_lines(path):
         try:
             value = load_lenient(line)
@@ -106,14 +104,14 @@ def blocks_text(content: Any, image_types: Container[str], error: str) -> str:
     """Text of a string or a list of ``{type: text, text}`` blocks (and plain
     strings), joined by newlines; image blocks (``type`` in ``image_types``)
     become ``[image]``, other blocks are skipped. None is ``""``; any other type
-    raises :class:`BadRecord` with ``error`` (formatted with ``type``, the
+    raises :class:`ParseError` with ``error`` (formatted with ``type``, the
     type's name)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise BadRecord(error.format(type=type(content).__name__))
+        raise ParseError(error.format(type=type(content).__name__))
     out = []
     for block in content:
         if isinstance(block, str):

@@ -47,7 +47,7 @@ from swe_srl.io import iter_jsonl, loads
 from swe_srl.trajectories.models import FORMAT_TAG, Step, Trajectory
 from swe_srl.trajectories.normalize import bash
 from swe_srl.trajectories.parsers import aci
-from swe_srl.trajectories.parsers._common import build_or_error, read_json_document
+from swe_srl.trajectories.parsers._common import caught, read_json_document
 from swe_srl.trajectories.parsers.mini_swe_agent import _ACTION_RE as _MINI_ACTION_RE
 from swe_srl.trajectories.parsers.mini_swe_agent import parse_observation as _mini_observation
 from swe_srl.trajectories.parsers.mini_swe_agent import thought_text as _mini_thought
@@ -100,7 +100,7 @@ class ChatMessagesParser:
                 yield rec
                 continue
             tid = stem if index is None else f"{stem}:{index}"
-            yield build_or_error(lambda: build_trajectory(rec, tid, where), where)
+            yield caught(lambda: build_trajectory(rec, tid, where), where)
 
 
 # --------------------------------------------------------------------------- reading
@@ -142,7 +142,7 @@ def _records(path: Path) -> Iterator[tuple[int | None, str, Any]]:
                 yield index, where, rec
             index += 1
         return
-    data = read_json_document(path)  # not empty: it has a non-blank first line
+    data = caught(lambda: read_json_document(path), str(path))  # not empty: it has a non-blank first line
     if isinstance(data, ParseError):
         yield None, str(path), data
         return

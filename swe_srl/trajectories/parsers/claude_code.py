@@ -64,8 +64,7 @@ from typing import Any, Iterable, Iterator
 from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action, Step, Trajectory
-from swe_srl.trajectories.parsers._common import (RECORD_ERRORS, BadRecord, blocks_text, dumps_sorted, json_lines,
-                                                  read_json_document, record_error)
+from swe_srl.trajectories.parsers._common import blocks_text, caught, dumps_sorted, json_lines, read_json_document
 
 NAME = "claude-code"
 
@@ -82,7 +81,7 @@ def _result_text(content: Any) -> str:
 
 def _editor_edit(path: Any, old: Any, new: Any, replace_all: Any, raw: str) -> Action:
     if not isinstance(path, str) or not isinstance(old, str) or not isinstance(new, str):
-        raise BadRecord("Edit input needs string file_path, old_string and new_string")
+        raise ParseError("Edit input needs string file_path, old_string and new_string")
     if old == "":
         return normalize.editor({"command": "create", "path": path, "file_text": new}, raw)
     args: dict[str, Any] = {"command": "str_replace", "path": path, "old_str": old, "new_str": new}
@@ -98,12 +97,12 @@ def claude_actions(name: str, inp: dict[str, Any]) -> list[Action]:
     if name == "Bash":
         command = inp.get("command")
         if not isinstance(command, str):
-            raise BadRecord("Bash input without a string command")
+            raise ParseError("Bash input without a string command")
         return [normalize.bash(command, raw)]
     if name == "Read":
         path = inp.get("file_path")
         if not isinstance(path, str):
-            raise BadRecord("Read input without a string file_path")
+            raise ParseError("Read input without a string file_path")
         args: dict[str, Any] = {"command": "view", "path": path}
         offset, limit = inp.get("offset"), inp.get("limit")
         offset = offset if isinstance(offset, int) and not isinstance(offset, bool) else None
@@ -115,7 +114,7 @@ def claude_actions(name: str, inp: dict[str, Any]) -> list[Action]:
     if name == "Write":
         path, content = inp.get("file_path"), inp.get("content")
         if not isinstance(path, str) or not isinstance(content, str):
-            raise BadRecord("Write input needs string file_path and content")
+            raise ParseError("Write input needs string file_path and content")
         return [normalize.editor({"command": "create", "path": path, "file_text": content}, raw)]
     if name == "Edit":
         return [_editor_edit(inp.get("file_path"), inp.get("old_string"), inp.get("new_string"),
@@ -123,7 +122,7 @@ def claude_actions(name: str, inp: dict[str, Any]) -> list[Action]:
     if name == "MultiEdit":
         edits = inp.get("edits")
         if not isinstance(edits, list) or not edits or not all(isinstance(e, dict) for e in edits):
-            raise BadRecord("MultiEdit input needs a non-empty list of edits")
+            raise ParseError("MultiEdit input needs a non-empty list of edits")
         return [_editor_edit(inp.get("file_path"), e.get("old_string"), e.get("new_string"), e.get("replace_all"), raw)
                 for e in edits]
     return [Action(name, inp, raw)]
@@ -163,16 +162,16 @@ class _Reader:
 
     def record(self, rec: Any) -> None:
         if not isinstance(rec, dict):
-            raise BadRecord("line is not a JSON object")
+            raise ParseError("line is not a JSON object")
         rtype = rec.get("type")
         uuid = rec.get("uuid")
         if uuid is not None and not isinstance(uuid, str):
-            raise BadRecord("uuid is not a string")
+            raise ParseError("uuid is not a string")
         parent = rec.get("parentUuid")
         if parent is None and isinstance(rec.get("logicalParentUuid"), str):
             parent = rec["logicalParentUuid"]
         if parent is not None and not isinstance(parent, str):
-            raise BadRecord("parentUuid is not a string")
+            raise ParseError("parentUuid is not a string")
         if uuid is not None:
             self.parents[uuid] = parent
         if rtype not in ("user", "assistant"):
@@ -182,7 +181,7 @@ class _Reader:
             return
         msg = rec.get("message")
         if not isinstance(msg, dict):
-            raise BadRecord(f"{rtype} line without a message object")
+            raise ParseError(f"{rtype} line without a message object")
         sidechain = rec.get("isSidechain") is True
         agent = rec.get("agentId") if isinstance(rec.get("agentId"), str) else None
         key = ("agent-" + agent if agent else "sidechain") if sidechain else "main"
@@ -217,19 +216,19 @@ class _Reader:
             texts = []
             for block in content:
                 if not isinstance(block, dict):
-                    raise BadRecord("user content block is not an object")
+                    raise ParseError("user content block is not an object")
                 btype = block.get("type")
                 if btype == "tool_result":
                     tid = block.get("tool_use_id")
                     if not isinstance(tid, str):
-                        raise BadRecord("tool_result without a string tool_use_id")
+                        raise ParseError("tool_result without a string tool_use_id")
                     self.results[tid] = (_result_text(block.get("content")), block.get("is_error") is True)
                 elif btype == "text" and isinstance(block.get("text"), str):
                     texts.append(block["text"])
         elif content is None:
             texts = []
         else:
-            raise BadRecord("user content is neither a string nor a list")
+            raise ParseError("user content is neither a string nor a list")
         text = "\n".join(texts)
         if not text.strip():
             return
@@ -248,10 +247,10 @@ class _Reader:
         if content is None:
             return
         if not isinstance(content, list):
-            raise BadRecord("assistant content is not a list")
+            raise ParseError("assistant content is not a list")
         for block in content:
             if not isinstance(block, dict):
-                raise BadRecord("assistant content block is not an object")
+                raise ParseError("assistant content block is not an object")
             btype = block.get("type")
             if btype == "text" and isinstance(block.get("text"), str):
                 if block["text"].strip():
@@ -262,11 +261,11 @@ class _Reader:
             elif btype in ("tool_use", "server_tool_use"):
                 name, inp, tid = block.get("name"), block.get("input"), block.get("id")
                 if not isinstance(name, str):
-                    raise BadRecord("tool_use without a string name")
+                    raise ParseError("tool_use without a string name")
                 if inp is None:
                     inp = {}
                 if not isinstance(inp, dict):
-                    raise BadRecord(f"{name} tool_use input is not an object")
+                    raise ParseError(f"{name} tool_use input is not an object")
                 # map now, so that a wrong type is reported with this line
                 actions = claude_actions(name, inp)
                 node.items.append(("tool", (tid if isinstance(tid, str) else None, actions)))
@@ -415,13 +414,13 @@ class ClaudeCodeParser:
             return
         reader = _Reader()
         for _lineno, where, rec in json_lines(path):
-            err = rec if isinstance(rec, ParseError) else self._record(reader, rec, where)
+            err = rec if isinstance(rec, ParseError) else caught(lambda: reader.record(rec), where)
             if err is not None:
                 yield err
         yield from self._trajectories(reader, path)
 
     def _parse_export(self, path: Path) -> Iterator[Trajectory | ParseError]:
-        data = read_json_document(path, lenient=True)  # not empty: it starts with {"loglines"
+        data = caught(lambda: read_json_document(path, lenient=True), str(path))
         if isinstance(data, ParseError):
             yield data
             return
@@ -431,18 +430,10 @@ class ClaudeCodeParser:
             return
         reader = _Reader()
         for i, rec in enumerate(lines):
-            err = self._record(reader, rec, f"{path}:loglines[{i}]")
+            err = caught(lambda: reader.record(rec), f"{path}:loglines[{i}]")
             if err is not None:
                 yield err
         yield from self._trajectories(reader, path)
-
-    @staticmethod
-    def _record(reader: _Reader, rec: Any, where: str) -> ParseError | None:
-        try:
-            reader.record(rec)
-        except RECORD_ERRORS as e:
-            return record_error(e, where)
-        return None
 
     @staticmethod
     def _trajectories(reader: _Reader, path: Path) -> Iterable[Trajectory | ParseError]:

@@ -58,7 +58,7 @@ from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.apply_patch import extract_patch, patch_to_action
 from swe_srl.trajectories.models import Action, Step, Trajectory
-from swe_srl.trajectories.parsers._common import RECORD_ERRORS, BadRecord, blocks_text, json_lines, record_error
+from swe_srl.trajectories.parsers._common import blocks_text, caught, json_lines
 
 NAME = "codex"
 
@@ -125,7 +125,7 @@ def _unwrap_output(output: Any) -> tuple[str, dict[str, Any]]:
         return orjson.dumps(output, option=orjson.OPT_SORT_KEYS).decode(), meta
     if output is None:
         return "", meta
-    raise BadRecord("output has an unexpected type")
+    raise ParseError("output has an unexpected type")
 
 
 def _arguments(raw: Any) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def _arguments(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     if not isinstance(raw, str):
-        raise BadRecord("arguments is neither a string nor an object")
+        raise ParseError("arguments is neither a string nor an object")
     return normalize.parse_arguments(raw)
 
 
@@ -145,7 +145,7 @@ def _shell_action(command: Any, raw: str, cwd: str | None) -> Action:
             return patch_to_action(patch, raw, cwd)
         command = normalize.shell_argv_to_command(command)
     if not isinstance(command, str):
-        raise BadRecord("shell command is neither a string nor a list")
+        raise ParseError("shell command is neither a string nor a list")
     patch = extract_patch(command)
     if patch is not None:
         return patch_to_action(patch, raw, cwd)
@@ -175,12 +175,12 @@ class _Session:
     # -- records -------------------------------------------------------------
     def record(self, rec: Any, lineno: int) -> None:
         if not isinstance(rec, dict):
-            raise BadRecord("record is not a JSON object")
+            raise ParseError("record is not a JSON object")
         rtype = rec.get("type")
         if "payload" in rec and isinstance(rtype, str):
             payload = rec["payload"]
             if rtype in ("session_meta", "response_item", "turn_context", "event_msg") and not isinstance(payload, dict):
-                raise BadRecord(f"{rtype} payload is not an object")
+                raise ParseError(f"{rtype} payload is not an object")
             ts = rec.get("timestamp")
             if rtype == "session_meta":
                 self.session_meta(payload)
@@ -289,7 +289,7 @@ class _Session:
         if itype == "local_shell_call":
             action_obj = p.get("action")
             if not isinstance(action_obj, dict):
-                raise BadRecord("local_shell_call action is not an object")
+                raise ParseError("local_shell_call action is not an object")
             raw = orjson.dumps(action_obj).decode()
             action = _shell_action(action_obj.get("command"), raw, action_obj.get("working_directory") or self.cwd)
         elif itype == "web_search_call":
@@ -297,17 +297,17 @@ class _Session:
             action = Action("web_search", dict(args), orjson.dumps(args).decode())
         elif itype == "custom_tool_call":
             if not isinstance(name, str):
-                raise BadRecord("custom_tool_call without a name")
+                raise ParseError("custom_tool_call without a name")
             text = p.get("input")
             if not isinstance(text, str):
-                raise BadRecord("custom_tool_call input is not a string")
+                raise ParseError("custom_tool_call input is not a string")
             if name == "apply_patch":
                 action = patch_to_action(text, text, self.cwd)
             else:
                 action = Action(name, {"input": text}, text)
         else:
             if not isinstance(name, str):
-                raise BadRecord("function_call without a name")
+                raise ParseError("function_call without a name")
             raw_args = p.get("arguments")
             args = _arguments(raw_args)
             raw = raw_args if isinstance(raw_args, str) else orjson.dumps(args).decode()
@@ -315,12 +315,12 @@ class _Session:
             if name in SHELL_TOOLS:
                 command = args.get("command", args.get("cmd"))
                 if command is None:
-                    raise BadRecord(f"{name} call without a command")
+                    raise ParseError(f"{name} call without a command")
                 action = _shell_action(command, raw, workdir)
             elif name == "apply_patch":
                 patch = args.get("input", args.get("patch"))
                 if not isinstance(patch, str):
-                    raise BadRecord("apply_patch call without a patch string")
+                    raise ParseError("apply_patch call without a patch string")
                 action = patch_to_action(patch, raw, workdir)
             else:
                 action = normalize.from_tool_call(name, args, raw)
@@ -392,10 +392,9 @@ class CodexParser:
             if isinstance(rec, ParseError):
                 yield rec
                 continue
-            try:
-                session.record(rec, lineno)
-            except RECORD_ERRORS as e:
-                yield record_error(e, where)
+            err = caught(lambda: session.record(rec, lineno), where)
+            if err is not None:
+                yield err
         if not session.steps:
             yield ParseError("no steps (the session has no tool calls)", str(path))
             return

@@ -35,7 +35,7 @@ from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action, Step, Trajectory
 from swe_srl.trajectories.parsers import aci
-from swe_srl.trajectories.parsers._common import build_or_error, read_json_document
+from swe_srl.trajectories.parsers._common import caught, read_json_document
 
 NAME = "mini-swe-agent"
 
@@ -76,11 +76,7 @@ class MiniSweAgentParser:
         return 0.0
 
     def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
-        data = read_json_document(path)
-        if isinstance(data, ParseError):
-            yield data
-            return
-        yield build_or_error(lambda: build_trajectory(data, path), str(path))
+        yield caught(lambda: build_trajectory(read_json_document(path), path), str(path))
 
 
 def _fail(reason: str, path: Path) -> ParseError:

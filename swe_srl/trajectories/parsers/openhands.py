@@ -70,8 +70,8 @@ import orjson
 from swe_srl.errors import ParseError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action, Step, Trajectory
-from swe_srl.trajectories.parsers._common import (RECORD_ERRORS, BadRecord, blocks_text, dumps_sorted, load_lenient,
-                                                  nonblank_lines, read_json_document, record_error)
+from swe_srl.trajectories.parsers._common import (blocks_text, caught, dumps_sorted, load_lenient, nonblank_lines,
+                                                  read_json_document)
 
 NAME = "openhands"
 
@@ -106,7 +106,7 @@ def _str(value: Any) -> str:
         return value
     if isinstance(value, (int, float, bool)):
         return str(value)
-    raise BadRecord(f"expected text, got {type(value).__name__}")
+    raise ParseError(f"expected text, got {type(value).__name__}")
 
 
 def _blocks_text(content: Any) -> str:
@@ -351,7 +351,7 @@ class _Builder:
     # -- classic events (event streams, eval history, flat resolver) ---------
     def classic_event(self, e: Any) -> None:
         if not isinstance(e, dict):
-            raise BadRecord("history event is not an object")
+            raise ParseError("history event is not an object")
         if "action" in e and isinstance(e["action"], str):
             self.classic_action_event(e)
         elif "observation" in e and isinstance(e["observation"], str):
@@ -367,7 +367,7 @@ class _Builder:
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise BadRecord(f"{name} action args is not an object")
+            raise ParseError(f"{name} action args is not an object")
         source = e.get("source")
         thought = args.get("thought") if isinstance(args.get("thought"), str) else ""
         if name in _NOT_STEPS or name in ("message", "think"):
@@ -424,7 +424,9 @@ class _Builder:
         self.answer(cause, kind, text, meta, positional=positional)
 
     # -- SDK v1 events ----------------------------------------------------------
-    def sdk_event(self, e: dict[str, Any]) -> None:
+    def sdk_event(self, e: Any) -> None:
+        if not isinstance(e, dict):
+            raise ParseError("event is not an object")
         kind = e.get("kind")
         if kind == "ActionEvent":
             self.sdk_action(e)
@@ -433,7 +435,7 @@ class _Builder:
             meta: dict[str, Any] = {}
             if kind == "ObservationEvent":
                 if not isinstance(obs, dict):
-                    raise BadRecord("ObservationEvent observation is not an object")
+                    raise ParseError("ObservationEvent observation is not an object")
                 text = _blocks_text(obs.get("content"))
                 exit_code = obs.get("exit_code")
                 md = obs.get("metadata")
@@ -454,7 +456,7 @@ class _Builder:
         elif kind == "MessageEvent":
             msg = e.get("llm_message")
             if not isinstance(msg, dict):
-                raise BadRecord("MessageEvent llm_message is not an object")
+                raise ParseError("MessageEvent llm_message is not an object")
             text = _blocks_text(msg.get("content"))
             if e.get("source") == "user" or msg.get("role") == "user":
                 self.user_text(text)
@@ -466,7 +468,7 @@ class _Builder:
     def sdk_action(self, e: dict[str, Any]) -> None:
         tool = e.get("tool_name")
         if not isinstance(tool, str):
-            raise BadRecord("ActionEvent without a tool_name")
+            raise ParseError("ActionEvent without a tool_name")
         text = _blocks_text(e.get("thought"))
         inner, visible = split_think(text)
         reasoning = e.get("reasoning_content") if isinstance(e.get("reasoning_content"), str) else ""
@@ -487,7 +489,7 @@ class _Builder:
         elif action_obj is None and raw is not None:
             args = normalize.parse_arguments(raw)
         else:
-            raise BadRecord("ActionEvent action is not an object")
+            raise ParseError("ActionEvent action is not an object")
         if raw is None:
             raw = dumps_sorted(args)
         if tool == "think":
@@ -532,10 +534,10 @@ def _outcome_from(value: Any) -> str:
 def run_record(rec: Any, tid: str) -> Trajectory:
     """One eval / resolver run (a dict with ``history``) -> a trajectory (steps may be empty)."""
     if not isinstance(rec, dict):
-        raise BadRecord("record is not a JSON object")
+        raise ParseError("record is not a JSON object")
     history = rec.get("history")
     if not isinstance(history, list):
-        raise BadRecord("history is not a list")
+        raise ParseError("history is not a list")
     b = _Builder()
     for e in history:
         if isinstance(e, list) and len(e) == 2 and all(isinstance(x, dict) for x in e):  # old [action, obs] pairs
@@ -645,43 +647,31 @@ class OpenHandsParser:
 
     # A single JSON document: an event list, a run record, or a list of run records.
     def _parse_document(self, path: Path, data: Any = None) -> Iterator[Trajectory | ParseError]:
+        where = str(path)
         if data is None:
-            data = read_json_document(path, lenient=True)  # not empty: parse() saw a non-blank line
+            data = caught(lambda: read_json_document(path, lenient=True), where)  # not empty: parse() saw a non-blank line
             if isinstance(data, ParseError):
                 yield data
                 return
-        where = str(path)
-        try:
-            if isinstance(data, dict) and isinstance(data.get("history"), list):
-                yield self._checked(run_record(data, path.stem), where)
-                return
-            if isinstance(data, dict) and isinstance(data.get("events"), list):
-                data = data["events"]
-            if not isinstance(data, list):
-                yield ParseError("not an OpenHands event list or run record", where)
-                return
-            if data and all(isinstance(r, dict) and isinstance(r.get("history"), list) for r in data):
-                for i, rec in enumerate(data):
-                    try:
-                        yield self._checked(run_record(rec, f"{path.stem}:{i}"), f"{where}[{i}]")
-                    except BadRecord as e:
-                        yield ParseError(str(e), f"{where}[{i}]")
-                return
-            b = _Builder()
-            sdk = any(isinstance(e, dict) and "kind" in e for e in data[:50])
-            for i, e in enumerate(data):
-                try:
-                    if sdk:
-                        if not isinstance(e, dict):
-                            raise BadRecord("event is not an object")
-                        b.sdk_event(e)
-                    else:
-                        b.classic_event(e)
-                except BadRecord as err:
-                    yield ParseError(str(err), f"{where}[{i}]")
-            yield self._checked(_stream_trajectory(b, path, "sdk-v1" if sdk else "event-stream"), where)
-        except RECORD_ERRORS as e:
-            yield record_error(e, where)
+        if isinstance(data, dict) and isinstance(data.get("history"), list):
+            yield caught(lambda: self._checked(run_record(data, path.stem)), where)
+            return
+        if isinstance(data, dict) and isinstance(data.get("events"), list):
+            data = data["events"]
+        if not isinstance(data, list):
+            yield ParseError("not an OpenHands event list or run record", where)
+            return
+        if data and all(isinstance(r, dict) and isinstance(r.get("history"), list) for r in data):
+            for i, rec in enumerate(data):
+                yield caught(lambda: self._checked(run_record(rec, f"{path.stem}:{i}")), f"{where}[{i}]")
+            return
+        b = _Builder()
+        sdk = any(isinstance(e, dict) and "kind" in e for e in data[:50])
+        for i, e in enumerate(data):
+            err = caught(lambda: b.sdk_event(e) if sdk else b.classic_event(e), f"{where}[{i}]")
+            if err is not None:
+                yield err
+        yield caught(lambda: self._checked(_stream_trajectory(b, path, "sdk-v1" if sdk else "event-stream")), where)
 
     # JSONL: one run per line (eval / resolver output) or one event per line (SDK v1, events).
     def _parse_lines(self, path: Path) -> Iterator[Trajectory | ParseError]:
@@ -705,33 +695,32 @@ class OpenHandsParser:
                         return
                 yield ParseError("invalid JSON", where)
                 continue
-            try:
-                if not isinstance(rec, dict):
-                    raise BadRecord("record is not a JSON object")
-                if layout is None:
-                    layout = "runs" if "history" in rec else ("sdk-v1" if "kind" in rec else "events")
-                    if layout != "runs":
-                        b = _Builder()
-                if layout == "runs":
-                    if "history" not in rec:
-                        raise BadRecord("not an OpenHands run record (no history)")
-                    runs += 1
-                    yield self._checked(run_record(rec, f"{path.stem}:{lineno}"), where)
-                elif layout == "sdk-v1":
-                    assert b is not None
-                    b.sdk_event(rec)
-                else:
-                    assert b is not None
-                    b.classic_event(rec)
-            except RECORD_ERRORS as e:
-                yield record_error(e, where)
+            if not isinstance(rec, dict):
+                yield ParseError("record is not a JSON object", where)
+                continue
+            if layout is None:
+                layout = "runs" if "history" in rec else ("sdk-v1" if "kind" in rec else "events")
+                if layout != "runs":
+                    b = _Builder()
+            if layout == "runs":
+                if "history" not in rec:
+                    yield ParseError("not an OpenHands run record (no history)", where)
+                    continue
+                runs += 1
+                item = caught(lambda: self._checked(run_record(rec, f"{path.stem}:{lineno}")), where)
+            else:
+                assert b is not None
+                item = caught(lambda: b.sdk_event(rec) if layout == "sdk-v1" else b.classic_event(rec), where)
+            if item is not None:
+                yield item
         if b is not None and layout is not None:
-            yield self._checked(_stream_trajectory(b, path, layout), str(path))
+            yield caught(lambda: self._checked(_stream_trajectory(b, path, layout)), str(path))
         elif layout is None:
             yield ParseError("no records", str(path))
 
     @staticmethod
-    def _checked(traj: Trajectory, where: str) -> Trajectory | ParseError:
+    def _checked(traj: Trajectory) -> Trajectory:
+        """``traj``; a trajectory without steps raises ParseError."""
         if not traj.steps:
-            return ParseError("no steps", where)
+            raise ParseError("no steps")
         return traj

@@ -36,7 +36,7 @@ from swe_srl.errors import ParseError
 from swe_srl.io import loads
 from swe_srl.trajectories.models import Action, Step, Trajectory
 from swe_srl.trajectories.parsers import aci
-from swe_srl.trajectories.parsers._common import build_or_error, read_json_document
+from swe_srl.trajectories.parsers._common import caught, read_json_document
 from swe_srl.trajectories.render import find_function_calls
 
 NAME = "swe-agent"
@@ -67,7 +67,7 @@ class SweAgentParser:
         return 0.0
 
     def parse(self, path: Path) -> Iterator[Trajectory | ParseError]:
-        data = read_json_document(path)
+        data = caught(lambda: read_json_document(path), str(path))
         if isinstance(data, ParseError):
             yield data
             return
@@ -81,7 +81,7 @@ class SweAgentParser:
 
     @staticmethod
     def _build(data: Any, path: Path, tid: str, attempt: int | None) -> Iterator[Trajectory | ParseError]:
-        traj = build_or_error(lambda: build_trajectory(data, path), str(path))
+        traj = caught(lambda: build_trajectory(data, path), str(path))
         if isinstance(traj, ParseError):
             yield traj
             return
