@@ -21,41 +21,43 @@ reported in the summary and retried by the next run.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal, get_args
+
+from pydantic import Field
 
 from swe_srl import __version__
+from swe_srl.config import Config
 from swe_srl.errors import SweSrlError
 from swe_srl.execution.base import Backend, Job, LocalBackend, TaskContext
 from swe_srl.formats import REPLAY_REPORT, RUN_SUMMARY
 from swe_srl.io import append_jsonl, iter_jsonl, write_json, write_jsonl
 
 SUMMARY_FORMAT = RUN_SUMMARY.tag
-MODES = ("agent", "oracle-edit")
+Mode = Literal["agent", "oracle-edit"]
+MODES: tuple[str, ...] = get_args(Mode)
 
 
-@dataclass
-class RunConfig:
-    mode: str = "agent"
-    workers: int = 1
-    model_name: str | None = None
-    """``model_name_or_path`` in predictions (default: the policy spec)."""
-    repos_dir: str | None = None
-    specs_dir: str | None = None
-    sandbox: dict[str, Any] = field(default_factory=dict)
-    """SandboxConfig fields (cpus, memory, command_timeout ...)."""
-    validate_replay: bool = True
+class RunConfig(Config):
+    """How ``swe-srl run`` runs a policy over a task set."""
 
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise SweSrlError(f"unknown mode {self.mode!r}; valid modes: {', '.join(MODES)}")
-        if self.workers < 1:
-            raise SweSrlError("--workers must be at least 1")
+    mode: Mode = Field(
+        "agent", description="``agent`` (the multi-turn loop in a sandbox) or ``oracle-edit`` (one edit per file the gold patch touches).")
+    workers: int = Field(1, ge=1, description="Tasks run at a time (threads here, or Ray tasks).")
+    model_name: str | None = Field(
+        None, description="``model_name_or_path`` in predictions (default: the policy spec).")
+    repos_dir: str | None = Field(
+        None, description="Folder of local repositories (``<owner>__<name>``, bare or not) that tasks without ``repo_path`` use.")
+    specs_dir: str | None = Field(
+        None, description="Folder of environment specs (default: ``sandboxes/specs``).")
+    sandbox: dict[str, Any] = Field(
+        default_factory=dict, description="SandboxConfig fields (cpus, memory, command_timeout ...).")
+    validate_replay: bool = Field(
+        True, description="Replay policies: check that each replay reproduces the recorded patch (``replay_report.json``).")
 
 
 def finished_ids(out_dir: Path) -> set[str]:
@@ -209,9 +211,9 @@ def run_tasks(
     run_meta = {"run_name": run_name, "policy": policy_spec, "mode": config.mode, "swe_srl_version": __version__,
                 "policy_config": describe() if callable(describe) else {}}
     if backend.remote:
-        config = dataclasses.replace(
-            config, repos_dir=os.path.abspath(config.repos_dir) if config.repos_dir else None,
-            specs_dir=os.path.abspath(config.specs_dir) if config.specs_dir else None)
+        config = config.model_copy(update={
+            "repos_dir": os.path.abspath(config.repos_dir) if config.repos_dir else None,
+            "specs_dir": os.path.abspath(config.specs_dir) if config.specs_dir else None})
         todo = [{**t, "repo_path": os.path.abspath(t["repo_path"])} if t.get("repo_path") else t for t in todo]
     job = RunJob(agent_config, config, run_meta, model_name, _portable_spec(policy_spec) if backend.remote else policy_spec,
                  dict(policy_opts or {}), None if backend.remote else policy)

@@ -26,6 +26,9 @@ Examples:
   swe-srl eval --tasks dev.jsonl --predictions gold --run-id ok --instance-ids-file runs/validate-dev/validation.json
 """
 
+EVAL_FLAGS = {"run_id": "--run-id", "timeout": "--timeout", "workers": "--workers", "specs_dir": "--specs-dir",
+              "repos_dir": "--repos-dir", "pull": "--pull", "strict": "--strict"}
+
 
 def register(app: typer.Typer) -> None:
     @app.command("eval", help=HELP)
@@ -53,13 +56,15 @@ def register(app: typer.Typer) -> None:
         from swe_srl.cli.common import progress, summary
         from swe_srl.errors import SweSrlError
         from swe_srl.execution.base import make_backend
-        from swe_srl.harness.run import EvalConfig, run_evaluation
+        from swe_srl.harness.run import TEST_RUN_CPUS, TEST_RUN_MEMORY, EvalConfig, run_evaluation
         from swe_srl.tasks.loading import load_predictions, load_tasks
 
         if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id):
             raise SweSrlError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only")
-        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=EvalConfig.cpus,
-                              task_memory=EvalConfig.memory)
+        config = EvalConfig.from_dict(dict(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir,
+                                           repos_dir=repos_dir, pull=pull, strict=strict), "swe-srl eval", names=EVAL_FLAGS)
+        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=TEST_RUN_CPUS,
+                              task_memory=TEST_RUN_MEMORY)
         ids = [i.strip() for v in instance_ids or [] for i in v.split(",") if i.strip()] or None
         if instance_ids_file is not None:
             from swe_srl.tasks.loading import read_id_filter
@@ -90,8 +95,6 @@ def register(app: typer.Typer) -> None:
 
             check_tasks([t for t in tasks if t["instance_id"] in preds], specs_dir, repos_dir, pull=pull)
         out_dir = out or Path("runs") / run_id
-        config = EvalConfig(run_id=run_id, timeout=timeout, workers=workers, specs_dir=specs_dir, repos_dir=repos_dir,
-                            pull=pull, strict=strict)
         counts = {"done": 0, "resolved": 0, "errors": 0, "skipped": 0}
         per_node: dict[str, int] = {}
         with progress() as bar:

@@ -8,10 +8,14 @@ from typing import Any, Optional
 import typer
 
 from swe_srl.agent.loop import AgentConfig
+from swe_srl.agent.runner import RunConfig
 
 # Defaults come from the config model (one place).
 A = AgentConfig()
 PROMPT = A.prompt
+R = RunConfig()
+RUN_FLAGS = {"mode": "--mode", "workers": "--workers", "model_name": "--model-name", "repos_dir": "--repos-dir",
+             "sandbox": "--sandbox-opt"}
 
 EXAMPLES = """
 Examples:
@@ -80,9 +84,9 @@ def register(app: typer.Typer) -> None:
         tasks: Path = typer.Option(..., "--tasks", help="Task instances (SWE-bench schema: JSON, JSONL or parquet)."),
         policy: str = typer.Option(..., "--policy", help="hf:PATH | vllm:PATH | openai:URL#MODEL | replay:TRAJ.jsonl"),
         out: Path = typer.Option(..., "--out", help="Output directory (re-running resumes)."),
-        mode: str = typer.Option("agent", "--mode", help="agent (multi-step in a sandbox) or oracle-edit (one call)."),
+        mode: str = typer.Option(R.mode, "--mode", help="agent (multi-step in a sandbox) or oracle-edit (one call)."),
         max_steps: int = typer.Option(A.max_steps, "--max-steps", help="Policy calls per task."),
-        workers: int = typer.Option(1, "--workers", help="Tasks run concurrently."),
+        workers: int = typer.Option(R.workers, "--workers", help="Tasks run concurrently."),
         instance_ids: Optional[list[str]] = typer.Option(None, "--instance-id", help="Only these instances (repeatable)."),
         repos_dir: Optional[Path] = typer.Option(None, "--repos-dir", help="Where owner__name repositories are, for tasks without repo_path."),
         context_steps: Optional[int] = typer.Option(None, "--context-steps", help=f"Past rounds in the prompt (default: as the model was trained, else {PROMPT.context_steps})."),
@@ -103,7 +107,7 @@ def register(app: typer.Typer) -> None:
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: the running cluster, else a local one for this run)."),
     ) -> None:
         """Run a policy on every task and write SWE-bench predictions and canonical trajectories."""
-        from swe_srl.agent.runner import RunConfig, finished_ids, run_tasks
+        from swe_srl.agent.runner import finished_ids, run_tasks
         from swe_srl.cli.common import console, progress, summary
         from swe_srl.errors import SweSrlError
         from swe_srl.execution.base import make_backend
@@ -116,8 +120,9 @@ def register(app: typer.Typer) -> None:
         allowed = {"cpus", "memory", "pids_limit", "network", "command_timeout", "max_output_chars"}
         if set(sandbox) - allowed:
             raise SweSrlError(f"--sandbox-opt: unknown key(s) {', '.join(sorted(set(sandbox) - allowed))}; valid: {', '.join(sorted(allowed))}")
-        config = RunConfig(mode=mode, workers=workers, model_name=model_name,
-                           repos_dir=str(repos_dir) if repos_dir else None, sandbox=sandbox)
+        config = RunConfig.from_dict(dict(mode=mode, workers=workers, model_name=model_name,
+                                          repos_dir=str(repos_dir) if repos_dir else None, sandbox=sandbox),
+                                     "swe-srl run", names=RUN_FLAGS)
         limits = SandboxConfig(**{k: v for k, v in sandbox.items() if k in ("cpus", "memory")})
         runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=limits.cpus,
                               task_memory=limits.memory)

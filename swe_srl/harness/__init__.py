@@ -5,6 +5,7 @@
 - :mod:`~swe_srl.harness.eval_script`: the patch fallback chain and the eval script
 - :mod:`~swe_srl.harness.run`: per-instance evaluation in fresh sandboxes, resume, regrading
 - :mod:`~swe_srl.harness.report`: per-instance and run reports
+- :mod:`~swe_srl.harness.validate`: `swe-srl tasks validate` (gold must resolve, every time; empty must not)
 
 Nothing here imports Docker at module import.
 """

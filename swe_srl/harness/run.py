@@ -25,7 +25,6 @@ default) a suspicious instance is unresolved.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import functools
 import hashlib
@@ -40,6 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import Field
+
+from swe_srl.config import Config
 from swe_srl.errors import SweSrlError
 from swe_srl.execution.base import Backend, Job, LocalBackend, Outcome, TaskContext
 from swe_srl.harness import eval_script as es
@@ -55,22 +57,39 @@ from swe_srl.harness.report import (
 from swe_srl.io import atomic_open, write_json
 
 
-@dataclass
-class EvalConfig:
-    run_id: str
-    timeout: float = 1800.0
-    """Seconds the eval script may take before the tests are killed."""
-    workers: int = 1
-    specs_dir: Path | None = None
-    repos_dir: Path | None = None
-    cpus: float = 1.0
-    memory: str = "4g"
-    pull: bool | None = None
-    """Pull a row's official image when absent: True, False, or None (try, stop after a failure)."""
-    strict: bool = True
-    """Grade an instance whose patch looks like it tampers with the test run (``suspicious``) unresolved."""
-    max_log_bytes: int = guarded.MAX_LOG_BYTES
-    """Test output kept per instance (the first MiB and the rest from the end); the drop is recorded."""
+class _FieldDefaultsOnClass(type(Config)):  # type: ignore[misc]
+    """Transitional: ``EvalConfig.cpus`` / ``EvalConfig.memory`` read those fields'
+    defaults, as they could when EvalConfig was a dataclass (``swe_srl/cli/tasks.py``
+    still reads them so). Delete once it reads :data:`TEST_RUN_CPUS` / :data:`TEST_RUN_MEMORY`."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name in ("cpus", "memory"):
+            return cls.model_fields[name].default
+        return super().__getattr__(name)
+
+
+TEST_RUN_CPUS = 1.0
+TEST_RUN_MEMORY = "4g"
+
+
+class EvalConfig(Config, metaclass=_FieldDefaultsOnClass):
+    """How ``swe-srl eval`` grades predictions."""
+
+    run_id: str = Field(description="Name of the run (letters, digits, ``.``, ``_``, ``-``); the output folder defaults to ``runs/<run_id>``.")
+    timeout: float = Field(1800.0, gt=0, description="Seconds the eval script may take before the tests are killed.")
+    workers: int = Field(1, ge=1, description="Instances graded at a time (threads here; a Ray cluster sets its own).")
+    specs_dir: Path | None = Field(None, description="Folder of environment specs (default: ``sandboxes/specs``).")
+    repos_dir: Path | None = Field(
+        None, description="Folder of local repositories (``<owner>__<name>``, bare or not) for tasks without ``repo_path``.")
+    cpus: float = Field(TEST_RUN_CPUS, gt=0, description="CPUs of each test run's sandbox (the task runner reserves as many).")
+    memory: str = Field(TEST_RUN_MEMORY, description="Memory limit of each test run's sandbox (the task runner reserves as much).")
+    pull: bool | None = Field(
+        None, description="Pull a row's official image when absent: True, False, or None (try, stop after a failure).")
+    strict: bool = Field(
+        True, description="Grade an instance whose patch looks like it tampers with the test run (``suspicious``) unresolved.")
+    max_log_bytes: int = Field(
+        guarded.MAX_LOG_BYTES, gt=0,
+        description="Test output kept per instance (the first MiB and the rest from the end); the drop is recorded.")
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -426,9 +445,9 @@ def run_evaluation(
 
         backend = backend or LocalBackend(max(1, config.workers))
         if backend.remote:
-            config = dataclasses.replace(
-                config, specs_dir=Path(config.specs_dir).resolve() if config.specs_dir else None,
-                repos_dir=Path(config.repos_dir).resolve() if config.repos_dir else None)
+            config = config.model_copy(update={
+                "specs_dir": Path(config.specs_dir).resolve() if config.specs_dir else None,
+                "repos_dir": Path(config.repos_dir).resolve() if config.repos_dir else None})
         job = EvalJob(out_dir, config, ship_files=backend.remote)
         items = [(_portable(t), predictions[t["instance_id"]]) for t in pending]
         # Ctrl-C: the runner's interrupt policy (no new instance, no retry, sandboxes removed);

@@ -1,9 +1,10 @@
-"""Task instances: loading (SWE-bench schema), local repositories, bug synthesis
-and validation.
+"""Task instances: loading (SWE-bench schema), local repositories, a task's
+environment, bug synthesis.
 
 ``load_tasks`` and ``resolve_repo_path`` are cheap; synthesis
-(``swe_srl.tasks.synthesize``) and validation (``swe_srl.tasks.validate``)
-need the Docker sandboxes and are imported on use.
+(``swe_srl.tasks.synthesize``) needs the Docker sandboxes and is imported on use.
+Validation grades tasks with the harness, so it sits above it:
+:mod:`swe_srl.harness.validate`.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def test_bad_input_is_a_one_line_error(tmp_path):
     r = swe_srl("run", "--tasks", tmp_path / "t.jsonl", "--policy", "gpt:x", "--out", tmp_path / "o")
     assert r.returncode == 1 and "valid forms: hf:PATH" in r.stderr
     r = swe_srl("run", "--tasks", tmp_path / "t.jsonl", "--policy", "hf:x", "--out", tmp_path / "o", "--mode", "chat")
-    assert r.returncode == 1 and "unknown mode 'chat'" in r.stderr
+    assert r.returncode == 1 and "--mode: expected one of agent, oracle-edit, got 'chat'" in r.stderr
     r = swe_srl("run", "--tasks", tmp_path / "t.jsonl", "--policy", "hf:x", "--out", tmp_path / "o", "--sandbox-opt", "gpus=1")
     assert r.returncode == 1 and "--sandbox-opt: unknown key(s) gpus" in r.stderr
 

@@ -43,7 +43,7 @@ def _report(out: Path, iid: str) -> dict:
 
 
 def test_derived_spec_builds_gold_resolves_and_empty_fails(docker_engine, astroid, tmp_path):
-    from swe_srl.tasks.validate import validate_tasks
+    from swe_srl.harness.validate import validate_tasks
 
     task, repos = astroid
     row = {k: v for k, v in task.items() if k != "image"}  # the derived route even where the image exists
@@ -104,7 +104,7 @@ def test_validation_marks_a_deliberately_flaky_test_as_flaky(docker_engine, calc
     """``test_clock`` passes before a deadline and fails after it: the first gold run is before
     it, the second after (the callback waits), so the gold runs disagree on that test alone."""
     from swe_srl.sandbox import EnvSpec, build_env_image
-    from swe_srl.tasks.validate import validate_tasks
+    from swe_srl.harness.validate import validate_tasks
 
     task = calc.make_task(tmp_path / "src")
     repo = Path(task["repo_path"])

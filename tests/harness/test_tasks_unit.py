@@ -159,7 +159,7 @@ def _verdict(resolved, f2p_ok, p2p_ok, status="resolved"):
 
 
 def test_validation_flags_tests_whose_outcome_changes_between_gold_runs():
-    from swe_srl.tasks.validate import verdict_for
+    from swe_srl.harness.validate import verdict_for
 
     task = {"FAIL_TO_PASS": ["f"], "PASS_TO_PASS": ["p", "q"]}
     good = _verdict(True, {"f": True}, {"p": True, "q": True})
