@@ -45,15 +45,23 @@ def register(app: typer.Typer) -> None:
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where repository mirrors go (default ~/.cache/swe-srl)."),
         install: list[str] = typer.Option([], "--install", help="Shell command run in /testbed at image build, offline (repeatable), e.g. 'pip install --no-build-isolation -e .'."),
         test_cmd: Optional[str] = typer.Option(None, "--test-cmd", help="Test command (pytest -rA style output; the test files are appended)."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Suite runs at once (local backend): one sandbox each."),
+        backend: str = typer.Option("local", "--backend", help="local (--workers threads here) or ray (the Docker nodes of a Ray cluster; per-node concurrency from their CPU and memory)."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: the running cluster, else a local one for this run)."),
     ) -> None:
         """Make SWE-smith-style instances from procedural bugs (real test runs in sandboxes)."""
+        from swe_srl import __version__
         from swe_srl.cli.common import console, progress, summary
         from swe_srl.errors import SweSrlError
+        from swe_srl.execution.base import make_backend
+        from swe_srl.formats import SYNTHESIS_STATS
         from swe_srl.io import write_json, write_jsonl
         from swe_srl.tasks.loading import load_tasks
         from swe_srl.tasks.mutate import KINDS
-        from swe_srl.tasks.synthesize import synthesize_pypi, synthesize_repo
+        from swe_srl.tasks.synthesize import SUITE_CPUS, SUITE_MEMORY, synthesize_pypi, synthesize_repo
 
+        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=SUITE_CPUS,
+                              task_memory=SUITE_MEMORY)
         if (repo is None) == (pypi is None):
             raise SweSrlError("give exactly one of --repo PATH or --pypi NAME==VERSION")
         kind_list = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else KINDS
@@ -62,12 +70,17 @@ def register(app: typer.Typer) -> None:
             raise SweSrlError(f"--kinds: unknown kind(s) {', '.join(unknown)} (valid: {', '.join(KINDS)})")
         existing = load_tasks(out) if out.is_file() else []
         budget = max_tries if max_tries is not None else max(20, 10 * max_tasks)
+        per_node: dict[str, int] = {}
         with progress() as bar:
             job = bar.add_task("synthesize", total=budget, status="starting")
 
             def on_try(stats) -> None:
+                nodes = f" · {_per_node(per_node)}" if runner.remote else ""
                 bar.update(job, completed=stats.tried, status=f"kept {stats.kept} · no-op {stats.no_op} · "
-                           f"break-all {stats.broke_everything} · hang {stats.hang}")
+                           f"break-all {stats.broke_everything} · hang {stats.hang}{nodes}")
+
+            def on_run(node: str) -> None:
+                per_node[node] = per_node.get(node, 0) + 1
 
             def log(msg: str) -> None:
                 if not msg.startswith("Step "):
@@ -75,7 +88,8 @@ def register(app: typer.Typer) -> None:
 
             overrides = {**({"install": list(install)} if install else {}), **({"test_cmd": test_cmd} if test_cmd else {})}
             kw = dict(max_tasks=max_tasks, max_tries=max_tries, seed=seed, cache_dir=cache_dir, extra_pip=pip,
-                      python=python, kinds=kind_list, log=log, on_try=on_try, spec_overrides=overrides)
+                      python=python, kinds=kind_list, log=log, on_try=on_try, on_run=on_run, spec_overrides=overrides,
+                      backend=runner)
             if pypi:
                 new, stats = synthesize_pypi(pypi, **kw)
             else:
@@ -85,19 +99,19 @@ def register(app: typer.Typer) -> None:
         kept_old = [t for t in existing if t["instance_id"] not in new_ids]
         n = write_jsonl(out, [*kept_old, *new])
         stats_path = out.with_name(out.name + ".stats.json")
-        from swe_srl import __version__
-
         write_json(stats_path, {"source": pypi or str(repo), "repos": sorted(repos), **stats.as_dict(),
                                 "options": {"max": max_tasks, "max_tries": max_tries, "seed": seed, "pip": pip, "install": install,
                                             "test_cmd": test_cmd,
                                             "python": python, "kinds": list(kind_list)},
-                                "format": "swe-srl/synthesis-stats/1", "swe_srl_version": __version__})
+                                "backend": {"name": runner.name, "suite_runs_per_node": dict(sorted(per_node.items()))},
+                                "format": SYNTHESIS_STATS.tag, "swe_srl_version": __version__})
         summary("tasks synthesize", [
             ("source", pypi or repo), ("baseline", f"{stats.baseline_passed} passed, {stats.baseline_failed} failed "
                                                     f"in {stats.baseline_s:.1f}s"),
             ("mutations tried", stats.tried), ("kept", stats.kept), ("dropped: no-op", stats.no_op),
             ("dropped: break everything", stats.broke_everything), ("dropped: hang", stats.hang),
             ("kinds kept", ", ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items())) or "-"),
+            *([("suite runs per node", _per_node(per_node))] if runner.remote else []),
             ("tasks in file", n), ("written", out), ("stats", stats_path),
         ])
         if not new:
@@ -145,10 +159,14 @@ def register(app: typer.Typer) -> None:
         with progress() as bar:
             job = bar.add_task("validate", total=total, status="")
             done = {"n": 0}
+            per_node: dict[str, int] = {}
 
             def on_result(phase: str, iid: str, verdict: dict, skipped: bool) -> None:
                 done["n"] += 1
-                bar.update(job, completed=done["n"], status=f"{phase}: {iid[:40]} {verdict.get('status')}")
+                if not skipped and verdict.get("node"):
+                    per_node[verdict["node"]] = per_node.get(verdict["node"], 0) + 1
+                nodes = f" · {_per_node(per_node)}" if per_node else ""
+                bar.update(job, completed=done["n"], status=f"{phase}: {iid[:40]} {verdict.get('status')}{nodes}")
 
             report = validate_tasks(tasks, out_dir, repeat=repeat, workers=workers, timeout=timeout,
                                     specs_dir=specs_dir, repos_dir=repos_dir, on_result=on_result, pull=pull,
@@ -165,6 +183,7 @@ def register(app: typer.Typer) -> None:
         summary("tasks validate", [
             ("instances", report["total"]), ("gold runs each", repeat),
             *[(k, v) for k, v in sorted(report["counts"].items())],
+            *([("runs per node", _per_node(per_node))] if per_node else []),
             ("verdicts", out_dir / VALIDATION), *([("valid tasks", write_valid)] if write_valid else []),
         ])
 
@@ -181,6 +200,7 @@ def register(app: typer.Typer) -> None:
         from swe_srl import __version__
         from swe_srl.cli.common import console, summary
         from swe_srl.errors import SweSrlError
+        from swe_srl.formats import TASK_SPECS
         from swe_srl.tasks.environment import image_checker, specs_report
         from swe_srl.io import write_json
         from swe_srl.tasks.loading import load_tasks
@@ -196,7 +216,7 @@ def register(app: typer.Typer) -> None:
                 checker = None
         report = specs_report(tasks, specs_dir, image_available=checker)
         report.update({"dataset": str(dataset), "split": split, "images_checked": checker is not None,
-                       "format": "swe-srl/specs/1", "swe_srl_version": __version__})
+                       "format": TASK_SPECS.tag, "swe_srl_version": __version__})
         write_json(out, report)
         rows = []
         for g in report["summary"]:
@@ -213,6 +233,11 @@ def register(app: typer.Typer) -> None:
             *([("...", f"{len(rows) - 30} more (repo, version) groups in the file")] if len(rows) > 30 else []),
             ("written", out),
         ])
+
+
+def _per_node(counts: dict[str, int]) -> str:
+    """``node-a 12, node-b 9`` (the Ray backend's node labels)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
 
 
 def _why(verdict: dict) -> str:

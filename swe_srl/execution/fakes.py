@@ -1,16 +1,21 @@
 """A job without Docker, for tests and benchmarks of the runner's backends: each task
-sleeps, then reports where it ran and which setup it used (setup runs once per process
-or node actor, so two tasks on one node report the same ``setup_id``)."""
+sleeps, then reports where it ran, which setup it used (setup runs once per process
+or node actor, so two tasks on one node report the same ``setup_id``) and how many
+tasks of this process were running at once while it ran (``running``)."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from swe_srl.execution.base import Job, TaskContext
+
+_running = {"now": 0}
+_running_lock = threading.Lock()
 
 
 @dataclass
@@ -36,7 +41,17 @@ class SleepJob(Job):
                 if marker is not None:
                     open(marker, "w").close()
                 os._exit(1)
-        deadline = time.monotonic() + self.seconds
-        while time.monotonic() < deadline and not ctx.stopping:
-            time.sleep(min(0.05, self.seconds))
-        return {"item": item, "pid": os.getpid(), "setup_id": ctx.state, "node": ctx.node, "stopped": ctx.stopping}
+        with _running_lock:
+            _running["now"] += 1
+            running = _running["now"]
+        try:
+            deadline = time.monotonic() + self.seconds
+            while time.monotonic() < deadline and not ctx.stopping:
+                time.sleep(min(0.05, self.seconds))
+                with _running_lock:
+                    running = max(running, _running["now"])
+        finally:
+            with _running_lock:
+                _running["now"] -= 1
+        return {"item": item, "pid": os.getpid(), "setup_id": ctx.state, "node": ctx.node, "stopped": ctx.stopping,
+                "running": running}

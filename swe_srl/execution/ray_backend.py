@@ -105,10 +105,15 @@ class _Node:
     id: str
     label: str
     slots: int
+    cpus: float = 0.0
+    memory: int = 0
+    """What the node advertises (``ray start --num-cpus``, ``--memory``; bytes)."""
     actor: Any = None
     ready_ref: Any = None
     up: bool = False
     busy: int = 0
+    peak: int = 0
+    """The most tasks this node ran at once (never above ``slots``)."""
     done: int = 0
     starts: int = 0
 
@@ -119,6 +124,39 @@ class _Pending:
     item: Any
     attempts: int = 0
     retries: list[dict[str, str]] = field(default_factory=list)
+
+
+class _Queue:
+    """The tasks not handed out yet: tasks to run again first, then the items, pulled one at a
+    time as a slot frees up (never ahead: an item iterator may decide what comes next from the
+    results it has seen)."""
+
+    def __init__(self, items: Iterable[Any]):
+        self._items = iter(enumerate(items))
+        self._again: deque[_Pending] = deque()
+        self._next: _Pending | None = None
+        self._ended = False
+
+    def peek(self) -> _Pending | None:
+        if self._next is None and not self._ended:
+            try:
+                self._next = _Pending(*next(self._items))
+            except StopIteration:
+                self._ended = True
+        return self._next
+
+    def left(self) -> bool:
+        """False once no task is left to hand out (the items may end at the next pull)."""
+        return bool(self._again) or self._next is not None or not self._ended
+
+    def pull(self) -> _Pending | None:
+        if self._again:
+            return self._again.popleft()
+        p, self._next = self.peek(), None
+        return p
+
+    def retry(self, p: _Pending) -> None:
+        self._again.appendleft(p)
 
 
 def _lost_errors() -> tuple[type[BaseException], ...]:
@@ -242,8 +280,9 @@ class RayBackend:
             nid = n.get("NodeID")
             if not n.get("Alive") or (n.get("Resources") or {}).get(self.resource, 0) <= 0:
                 continue
+            res = n.get("Resources") or {}
             node = self.nodes.get(nid) or _Node(nid, f"{n.get('NodeName') or n.get('NodeManagerAddress')}#{nid[:6]}",
-                                                self._slots(n.get("Resources") or {}))
+                                                self._slots(res), res.get("CPU", 0.0), int(res.get("memory", 0)))
             if node.actor is not None or node.starts >= MAX_ACTOR_STARTS:
                 continue
             node.starts += 1
@@ -258,15 +297,17 @@ class RayBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.connected_to or self.address or "auto",
-                "nodes": {n.label: {"slots": n.slots, "tasks": n.done} for n in self.nodes.values()},
+                "task_request": {"cpus": self.task_cpus, "memory": self.task_memory},
+                "nodes": {n.label: {"slots": n.slots, "tasks": n.done, "peak": n.peak, "cpus": n.cpus,
+                                    "memory": n.memory} for n in self.nodes.values()},
                 **({"node_errors": dict(self.node_errors)} if self.node_errors else {})}
 
     # ------------------------------------------------------------------ running
     def imap(self, job: Job, items: Iterable[Any]) -> Iterator[Outcome]:
         import ray
 
-        queue: deque[_Pending] = deque(_Pending(i, it) for i, it in enumerate(items))
-        if not queue:
+        queue = _Queue(items)
+        if queue.peek() is None:
             return
         stop = threading.Event()
         connected_here = self._connect()
@@ -280,13 +321,13 @@ class RayBackend:
                     raise SweSrlError(f"no live node of the Ray cluster advertises the {self.resource!r} resource "
                                       f"(start nodes with: ray start ... --resources '{{\"{self.resource}\": 1}}')")
                 last_refresh = no_node_since = time.monotonic()
-                while (queue and not stop.is_set()) or inflight:  # once stopped, queued tasks never start
+                while (queue.left() and not stop.is_set()) or inflight:  # once stopped, queued tasks never start
                     for node in sorted(self.nodes.values(), key=lambda n: n.busy - n.slots):
-                        while node.up and node.busy < node.slots and queue and not stop.is_set():
-                            p = queue.popleft()
+                        while node.up and node.busy < node.slots and not stop.is_set() and (p := queue.pull()):
                             p.attempts += 1
                             inflight[node.actor.run.remote(p.item)] = (p, node, node.actor)
                             node.busy += 1
+                            node.peak = max(node.peak, node.busy)
                     starting = {n.ready_ref: n for n in self.nodes.values() if n.ready_ref is not None}
                     waiting = [*inflight, *starting]
                     if waiting:
@@ -307,7 +348,7 @@ class RayBackend:
                             last_refresh = 0.0  # look for a node (or a new actor) at once
                             p.retries.append({"node": node.label, "error": _short(e)})
                             if p.attempts < self.max_attempts:
-                                queue.appendleft(p)
+                                queue.retry(p)
                                 continue
                             value, error, tb = None, (f"lost its node {p.attempts} times (last: {node.label}: "
                                                       f"{_short(e)})"), None
@@ -320,12 +361,11 @@ class RayBackend:
                     alive = [n for n in self.nodes.values() if n.actor is not None]
                     if alive:
                         no_node_since = now
-                    if queue and (now - last_refresh > REFRESH_S or not alive):
+                    if queue.left() and (now - last_refresh > REFRESH_S or not alive):
                         last_refresh = now
                         self._discover(job)
-                    if queue and not alive and not inflight and now - no_node_since > NODE_WAIT_S:
-                        while queue:  # no Docker node left: the rest ends as errors, reported
-                            p = queue.popleft()
+                    if queue.left() and not alive and not inflight and now - no_node_since > NODE_WAIT_S:
+                        while p := queue.pull():  # no Docker node left: the rest ends as errors, reported
                             yield Outcome(p.index, p.item, None, f"no live node with the {self.resource!r} resource "
                                           f"for {NODE_WAIT_S:g} s", None, None, "-", p.attempts, list(p.retries))
         except BaseException:
