@@ -27,20 +27,26 @@ FIXED_IDENTITY = {
 
 
 class GitError(SweSrlError):
-    """A git command failed (the message names the command and git's last line)."""
+    """A git command failed (the message names the command and git's last line,
+    which is also ``last_line``)."""
+
+    last_line = ""
 
 
 def git(args: list[str], cwd: Path | str | None = None, *, input: bytes | None = None,
-        env: dict[str, str] | None = None, error: type[SweSrlError] = GitError) -> str:
+        env: dict[str, str] | None = None, error: type[SweSrlError] = GitError, timeout: float | None = None) -> str:
     """``git ARGS`` in ``cwd`` (the fixed identity, no terminal prompt), its stdout as text.
-    A failure raises ``error`` with one line: the command and git's last message."""
+    A failure raises ``error`` with one line: the command and git's last message
+    (also its ``last_line``); past ``timeout`` seconds, ``subprocess.TimeoutExpired``."""
     full_env = {**os.environ, **FIXED_IDENTITY, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     proc = subprocess.run(["git", *args], cwd=cwd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=full_env)
+                          env=full_env, timeout=timeout)
     if proc.returncode != 0:
         last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit {proc.returncode}"])[-1]
         where = f" in {cwd}" if cwd is not None else ""
-        raise error(f"git {' '.join(args[:3])}{where} failed: {last}")
+        err = error(f"git {' '.join(args[:3])}{where} failed: {last}")
+        err.last_line = last  # type: ignore[attr-defined]
+        raise err
     return proc.stdout.decode("utf-8", "replace")
 
 

@@ -49,11 +49,11 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("float32", "--dtype", help="float32 or bfloat16."),
     ) -> None:
         from swe_srl.cli.common import console, summary
-        from swe_srl.models.cache import cache_root, model_name_for
+        from swe_srl.models.cache import model_name_for, models_dir
         from swe_srl.models.gguf_import import import_gguf, resolve_source
 
         if out is None:
-            out = cache_root() / model_name_for(resolve_source(source).path)
+            out = models_dir() / model_name_for(resolve_source(source).path)
         with console.status(f"importing {source} (dequantising the GGUF weights)"):
             result = import_gguf(source, out, dtype=dtype)
         rec = result.record
@@ -78,10 +78,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from swe_srl.models.cache import cache_root
+        from swe_srl.models.cache import models_dir
         from swe_srl.models.registry import list_models
 
-        base = root or cache_root()
+        base = root or models_dir()
         models = list_models(base)
         if as_json:
             typer.echo(json.dumps({"root": str(base), "models": [m.to_dict() for m in models]}, indent=2))

@@ -1,6 +1,6 @@
 """SWE-bench-style evaluation: apply a patch, run the tests, parse logs, grade, report.
 
-- :mod:`~swe_srl.testsuite`: test-log parsers by name (SWE-bench's Python set) and the test command (re-exported as ``harness.log_parsers``)
+- :mod:`~swe_srl.testsuite`: test-log parsers by name (SWE-bench's Python set) and the test command (below the tasks: synthesis reads logs the same way)
 - :mod:`~swe_srl.harness.grading`: status maps, FAIL_TO_PASS / PASS_TO_PASS lists, verdicts
 - :mod:`~swe_srl.harness.eval_script`: the patch fallback chain and the eval script
 - :mod:`~swe_srl.harness.run`: per-instance evaluation in fresh sandboxes, resume, regrading

@@ -55,6 +55,8 @@ from swe_srl.harness.report import (
     STATUS_UNRESOLVED, TEST_OUTPUT, is_finished, read_instance_report, read_log, run_report,
 )
 from swe_srl.io import atomic_open, write_json
+from swe_srl.tasks import resolve_repo_path
+from swe_srl.testsuite import canonical_name
 
 
 class _FieldDefaultsOnClass(type(Config)):  # type: ignore[misc]
@@ -198,7 +200,6 @@ def evaluate_instance(task: dict[str, Any], prediction: dict[str, Any], out_dir:
                       stop: threading.Event | None = None) -> dict[str, Any]:
     """Run one prediction in a fresh sandbox; returns (and saves) its verdict."""
     from swe_srl.sandbox import DockerSandbox, EnvSpec, SandboxConfig, SandboxError, build_env_image
-    from swe_srl.tasks import resolve_repo_path
 
     iid = task["instance_id"]
     inst_dir = Path(out_dir) / iid
@@ -305,9 +306,6 @@ def check_tasks(tasks: list[dict[str, Any]], specs_dir: Path | None = None, repo
                 pull: bool | None = None) -> None:
     """Fail early, with one line, on a task whose environment spec or repository
     cannot be found (a user error, not an infrastructure failure)."""
-    from swe_srl.harness.log_parsers import canonical_name
-    from swe_srl.tasks import resolve_repo_path
-
     check = image_checker(pull)
     for task in tasks:
         env = environment_for(task, specs_dir, image_available=check)

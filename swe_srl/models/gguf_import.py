@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from swe_srl.errors import SweSrlError
+from swe_srl.formats import MODEL_IMPORT
 
-__all__ = ["GgufSource", "ImportResult", "resolve_source", "import_gguf", "read_import_record", "IMPORT_RECORD", "FORMAT_TAG"]
+__all__ = ["GgufSource", "ImportResult", "resolve_source", "import_gguf", "read_import_record", "IMPORT_RECORD"]
 
-IMPORT_RECORD = "swe_srl_import.json"
-FORMAT_TAG = "swe-srl.model-import/v1"
+IMPORT_RECORD = MODEL_IMPORT.file
 DTYPES = ("float32", "bfloat16")
 GGUF_MAGIC = b"GGUF"
 
@@ -162,7 +162,7 @@ def read_import_record(folder: str | os.PathLike) -> dict[str, Any] | None:
         data = json.loads((Path(folder) / IMPORT_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("format") == FORMAT_TAG else None
+    return data if MODEL_IMPORT.matches(data) else None
 
 
 def _is_complete(out: Path) -> bool:
@@ -193,7 +193,7 @@ def import_gguf(source: str | os.PathLike, out: str | os.PathLike, *, dtype: str
     arch = gguf_architecture(src.path)
     model, tokenizer = _load(src.path, arch, dtype)
     record = {
-        "format": FORMAT_TAG,
+        "format": MODEL_IMPORT.tag,
         "source": {**src.describe(), "sha256": digest, "bytes": src.path.stat().st_size, "gguf_architecture": arch},
         "dtype": dtype,
         "architecture": (model.config.architectures or [type(model).__name__])[0],

@@ -1,6 +1,6 @@
 """``swe-srl model list``: the models in the user cache and where they came from.
 
-A model is a sub-folder of the cache root (:func:`swe_srl.models.cache.cache_root`)
+A model is a sub-folder of the models folder (:func:`swe_srl.models.cache.models_dir`)
 holding a transformers ``config.json``. Its origin is the import record
 ``swe-srl model import`` wrote beside it (the GGUF file, its package and
 sha256); a folder copied there by hand is listed as such.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swe_srl.models.cache import cache_root
+from swe_srl.models.cache import models_dir
 from swe_srl.models.gguf_import import read_import_record
 
 __all__ = ["LocalModel", "list_models"]
@@ -71,7 +71,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
 def list_models(root: str | os.PathLike | None = None) -> list[LocalModel]:
     """The models under ``root`` (default: the user cache), sorted by name; an
     absent root holds none."""
-    base = Path(root) if root is not None else cache_root()
+    base = Path(root) if root is not None else models_dir()
     if not base.is_dir():
         return []
     found: list[LocalModel] = []

@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterable
 
 from swe_srl.errors import SweSrlError
+from swe_srl.git import GitError, git, git_ok
 from swe_srl.io import read_records
 from swe_srl.paths import cache_root
 
@@ -246,14 +246,11 @@ def repo_mirror_cache() -> Path:
     return cache_root() / "repos"
 
 
-def _git_quiet(args: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    return subprocess.run(["git", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace", timeout=timeout, env=env)
+_NETWORK_TIMEOUT = 1800.0  # seconds a clone or fetch of a mirror may take
 
 
 def _has_commit(repo: Path, commit: str) -> bool:
-    return _git_quiet(["-C", str(repo), "cat-file", "-e", f"{commit}^{{commit}}"], timeout=60).returncode == 0
+    return git_ok(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo)
 
 
 def _cached_mirror(task: dict[str, Any], how_to: str) -> Path:
@@ -272,19 +269,22 @@ def _cached_mirror(task: dict[str, Any], how_to: str) -> Path:
         if dest.is_dir() and _has_commit(dest, commit):
             pass
         elif dest.is_dir():
-            proc = _git_quiet(["-C", str(dest), "fetch", "-q", "--prune", "origin"])
-            if proc.returncode != 0 or not _has_commit(dest, commit):
-                last = (proc.stderr.strip().splitlines() or ["commit still missing"])[-1]
+            try:
+                git(["fetch", "-q", "--prune", "origin"], cwd=dest, timeout=_NETWORK_TIMEOUT)
+                failure = None if _has_commit(dest, commit) else "commit still missing"
+            except GitError as e:
+                failure = e.last_line
+            if failure:
                 raise SweSrlError(f"{task['instance_id']}: {repo}: commit {commit[:12]} is not in the cached mirror "
-                                  f"{dest} and fetching {url} failed ({last[:160]}); {how_to}")
+                                  f"{dest} and fetching {url} failed ({failure[:160]}); {how_to}")
         else:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{slug}-") as tmp:
-                proc = _git_quiet(["clone", "-q", "--mirror", url, str(Path(tmp) / "m.git")])
-                if proc.returncode != 0:
-                    last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+                try:
+                    git(["clone", "-q", "--mirror", url, str(Path(tmp) / "m.git")], timeout=_NETWORK_TIMEOUT)
+                except GitError as e:
                     raise SweSrlError(f"{task['instance_id']}: repository {repo} is not available offline: "
-                                      f"cloning {url} failed ({last[:160]}); {how_to}")
+                                      f"cloning {url} failed ({e.last_line[:160]}); {how_to}") from None
                 os.replace(Path(tmp) / "m.git", dest)
             if not _has_commit(dest, commit):
                 raise SweSrlError(f"{task['instance_id']}: {repo}: commit {commit[:12]} is not in {url}")

@@ -22,7 +22,9 @@ from typing import Callable, Iterator
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-KINDS = ("invert_condition", "swap_operator", "off_by_one", "remove_statement", "change_return", "swap_arguments")
+MUTATION_KINDS = ("invert_condition", "swap_operator", "off_by_one", "remove_statement", "change_return", "swap_arguments")
+# Transitional: the old name, while swe_srl/tasks/synthesize.py and swe_srl/cli/tasks.py still import it.
+KINDS = MUTATION_KINDS
 
 _BIN_SWAP: dict[type, type] = {
     cst.Add: cst.Subtract, cst.Subtract: cst.Add,
@@ -279,7 +281,7 @@ class Site:
                         original=self._source, mutated=mutated)
 
 
-def find_sites(source: str, path: str, *, kinds: tuple[str, ...] = KINDS) -> list[Site]:
+def find_sites(source: str, path: str, *, kinds: tuple[str, ...] = MUTATION_KINDS) -> list[Site]:
     """Every single-site mutation point of ``source`` (a file at ``path``).
     Cheap: nothing is rendered until :meth:`Site.render`."""
     try:
@@ -292,7 +294,7 @@ def find_sites(source: str, path: str, *, kinds: tuple[str, ...] = KINDS) -> lis
             for kind, node, line, function, desc, make in sites.sites if kind in kinds]
 
 
-def find_mutations(source: str, path: str, *, kinds: tuple[str, ...] = KINDS) -> Iterator[Mutation]:
+def find_mutations(source: str, path: str, *, kinds: tuple[str, ...] = MUTATION_KINDS) -> Iterator[Mutation]:
     """The rendered mutations of ``source``, lazily (skipping no-op rewrites)."""
     for site in find_sites(source, path, kinds=kinds):
         m = site.render()
@@ -300,7 +302,7 @@ def find_mutations(source: str, path: str, *, kinds: tuple[str, ...] = KINDS) ->
             yield m
 
 
-def sample_sites(files: dict[str, str], *, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[Site]:
+def sample_sites(files: dict[str, str], *, seed: int = 0, kinds: tuple[str, ...] = MUTATION_KINDS) -> list[Site]:
     """The mutation sites of ``files`` ({path: source}) in an order that
     alternates kinds and spreads over files and functions (seeded shuffle)."""
     rng = random.Random(seed)

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from swe_srl.errors import ConfigError, SweSrlError
+from swe_srl.formats import PROMPT_CONFIG, TRAIN_CONFIG, TRAIN_METRICS, TRAIN_SUMMARY
 from swe_srl.train.config import TrainConfig
 
-__all__ = ["train", "run_training", "load_splits", "to_srl_dataset", "last_checkpoint", "FORMAT_TAG"]
-
-FORMAT_TAG = "swe-srl.train/v1"
+__all__ = ["train", "run_training", "load_splits", "to_srl_dataset", "last_checkpoint"]
 
 
 def last_checkpoint(output_dir: str | Path) -> Path | None:
@@ -92,8 +91,8 @@ def _write_config(cfg: TrainConfig) -> None:
     from swe_srl import __version__
     from swe_srl.io import atomic_open
 
-    data = {"format": FORMAT_TAG, "swe_srl_version": __version__, **cfg.to_dict()}
-    with atomic_open(Path(cfg.output_dir) / "config.yaml") as fh:
+    data = {"format": TRAIN_CONFIG.tag, "swe_srl_version": __version__, **cfg.to_dict()}
+    with atomic_open(Path(cfg.output_dir) / TRAIN_CONFIG.file) as fh:
         yaml.safe_dump(_plain(data), fh, sort_keys=False)
 
 
@@ -212,7 +211,7 @@ def _record_prompt_config(cfg: TrainConfig) -> None:
         return
     prompt = stats.get("prompt_config") if isinstance(stats, dict) else None
     if isinstance(prompt, dict):
-        write_json(Path(cfg.output_dir) / "prompt_config.json", {**prompt, "source": str(stats_path)})
+        write_json(Path(cfg.output_dir) / PROMPT_CONFIG.file, {**prompt, "source": str(stats_path)})
 
 
 def _to_stderr(message: str) -> None:
@@ -256,7 +255,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
 
     args = cfg.build_trainer_args()
     rollouts = start_rollouts(cfg, model)
-    callbacks: list = [MetricsJsonlCallback(out / "metrics.jsonl")]
+    callbacks: list = [MetricsJsonlCallback(out / TRAIN_METRICS.file)]
     validation = None
     if val_ds is not None and cfg.validation.every_steps and len(val_ds):
         vrows = to_srl_dataset(val_ds, source=f"{cfg.dataset} (validation)")
@@ -285,7 +284,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         _write_config(cfg)
         _record_prompt_config(cfg)
         if resume and checkpoint is not None:
-            _truncate_metrics(out / "metrics.jsonl", int(checkpoint.name.split("-")[-1]))
+            _truncate_metrics(out / TRAIN_METRICS.file, int(checkpoint.name.split("-")[-1]))
     t0 = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if (resume and checkpoint) else None)
@@ -300,15 +299,15 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
     summary: dict[str, Any] = {}
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(str(final_dir))
-        plots = make_plots(out / "metrics.jsonl", out / "plots")
-        records = read_metrics(out / "metrics.jsonl")
+        plots = make_plots(out / TRAIN_METRICS.file, out / "plots")
+        records = read_metrics(out / TRAIN_METRICS.file)
         last_train = {}
         for r in records:
             for k, v in r.items():
                 if isinstance(v, (int, float)) and not k.startswith("validation/"):
                     last_train[k] = v
         summary = {
-            "format": FORMAT_TAG,
+            "format": TRAIN_SUMMARY.tag,
             "method": cfg.method,
             "global_step": int(trainer.state.global_step),
             "num_processes": int(trainer.accelerator.num_processes),
@@ -333,6 +332,6 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
                 "groups_refilled": sum(h["refilled"] for h in hist),
                 "groups_unfilled": sum(h["unfilled"] for h in hist),
             }
-        write_json(out / "summary.json", summary)
+        write_json(out / TRAIN_SUMMARY.file, summary)
     trainer.accelerator.wait_for_everyone()
     return summary, trainer

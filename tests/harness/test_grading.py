@@ -125,7 +125,7 @@ TASKS = [TASK, dict(TASK, FAIL_TO_PASS=["tests/test_m.py::test_bug", "t.py::test
 
 @pytest.mark.skipif(not HAS_SWEBENCH, reason="swebench (dev extra) not installed")
 def test_verdicts_and_test_lists_match_swebench_grading(tmp_path):
-    from swe_srl.harness.log_parsers import canonical_name
+    from swe_srl.testsuite import canonical_name
 
     for i, ((log, parser), task) in enumerate(itertools.product(_logs(), TASKS)):
         path = tmp_path / f"{i}.log"

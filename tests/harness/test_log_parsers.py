@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from swe_srl.errors import SweSrlError
-from swe_srl.harness import log_parsers as lp
+from swe_srl import testsuite as lp
 
 from .logs import ALL, DJANGO_BODY, MATPLOTLIB_BODY, PYTEST_BODY
 

@@ -9,7 +9,7 @@ import pytest
 
 from swe_srl.errors import SweSrlError
 from swe_srl.tasks import load_predictions, load_tasks, resolve_repo_path
-from swe_srl.tasks.mutate import KINDS, find_mutations, sample_sites
+from swe_srl.tasks.mutate import MUTATION_KINDS, find_mutations, sample_sites
 from swe_srl.tasks.statement import write_problem_statement
 
 ROW = {"instance_id": "psf__requests-1", "repo": "psf/requests", "base_commit": "abc", "patch": "p", "test_patch": "",
@@ -87,7 +87,7 @@ def flag(x):
 
 def test_every_mutation_kind_changes_one_spot_and_compiles():
     muts = list(find_mutations(SRC, "m.py"))
-    assert {m.kind for m in muts} == set(KINDS)
+    assert {m.kind for m in muts} == set(MUTATION_KINDS)
     for m in muts:
         assert m.mutated != SRC
         compile(m.mutated, "m.py", "exec")
@@ -109,7 +109,7 @@ def test_mutation_order_is_seeded_and_alternates_kinds():
     a = [(s.kind, s.line) for s in sample_sites({"m.py": SRC}, seed=1)]
     b = [(s.kind, s.line) for s in sample_sites({"m.py": SRC}, seed=1)]
     assert a == b
-    assert len({k for k, _ in a[:len(KINDS)]}) == len(KINDS)
+    assert len({k for k, _ in a[:len(MUTATION_KINDS)]}) == len(MUTATION_KINDS)
 
 
 def test_problem_statement_says_what_fails_without_the_fix():
