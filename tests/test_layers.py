@@ -13,6 +13,7 @@ move back below the layer it needs.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +131,12 @@ def test_the_readme_states_the_layers_and_the_debt():
                 assert f"`{unit}`" in section, f"README layers section does not place `{unit}`"
     for module, _ in DEBT:
         assert f"`{module}`" in section, f"README layers section does not list the debt of `{module}`"
+    # the table's rows go up the layers in the test's order: every unit of a row sits below every unit of the next
+    rows = [re.findall(r"`([a-z_]+)`", line) for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    ranks = [[RANK[u] for u in row if u in RANK] for row in rows]
+    ranks = [r for r in ranks if r]
+    for (lower, upper) in zip(ranks, ranks[1:]):
+        assert max(lower) < min(upper), f"README layers table is out of order: {rows}"
 
 
 def test_the_checker_sees_imports_inside_functions_and_for_type_checking():
