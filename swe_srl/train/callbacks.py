@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 
 from swe_srl.io import append_jsonl, iter_jsonl
 
-__all__ = ["MetricsJsonlCallback", "ValidationCallback", "greedy_validation", "make_plots", "read_metrics"]
+__all__ = ["MetricsJsonlCallback", "NoSignalStop", "ValidationCallback", "greedy_validation", "make_plots", "read_metrics"]
 
 
 class MetricsJsonlCallback(TrainerCallback):
@@ -43,6 +43,33 @@ class MetricsJsonlCallback(TrainerCallback):
                 except (TypeError, ValueError):
                     record[k] = str(v)
         append_jsonl(self.path, record)
+
+
+class NoSignalStop(TrainerCallback):
+    """Ends SRL training after ``patience`` consecutive optimizer steps in which dynamic
+    sampling kept no group anywhere: every group's rewards were equal (for instance all
+    -1, format failures), so the policy gradient was zero and further steps only burn
+    compute. ``trainer`` (set after the trainer is built) holds ``dynamic_sampling_history``;
+    :attr:`stopped` says why training ended early, or stays None."""
+
+    def __init__(self, patience: int):
+        self.patience = int(patience)
+        self.trainer = None
+        self.quiet_steps = 0
+        self.stopped: str | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        history = getattr(self.trainer, "dynamic_sampling_history", None) or []
+        step = int(state.global_step) - 1  # records carry the step they were generated at
+        records = [h for h in history if h["step"] == step]
+        if not records:
+            return
+        no_signal = all(h["unfilled"] >= h["groups"] for h in records)
+        self.quiet_steps = self.quiet_steps + 1 if no_signal else 0
+        if self.quiet_steps >= self.patience:
+            self.stopped = (f"no learning signal for {self.quiet_steps} consecutive steps (dynamic sampling kept "
+                            f"no group: every group's rewards were equal); stopped at step {state.global_step}")
+            control.should_training_stop = True
 
 
 def greedy_validation(

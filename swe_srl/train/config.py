@@ -91,6 +91,10 @@ class SrlOptions(_TrainSection):
                                 "null turns dynamic sampling off.")
     max_refill_rounds: int = Field(
         4, ge=0, description="Generation rounds from further prompts to refill dropped groups, per batch.")
+    stop_without_signal_steps: int | None = Field(
+        None, ge=1, description="Stop training after this many consecutive optimizer steps in which dynamic "
+                                "sampling kept no group (every group's rewards were equal, e.g. all format "
+                                "failures: the gradient is zero); null never stops. The summary records why.")
     similarity: Annotated[str, AfterValidator(_similarity)] = Field(
         "difflib", description="difflib (exact, C-accelerated), difflib-stdlib, or indel (faster, not identical).")
     compare: Annotated[str, AfterValidator(_compare)] = Field(

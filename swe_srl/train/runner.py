@@ -268,6 +268,12 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
             rollouts=rollouts,
         )
         callbacks.append(validation)
+    no_signal = None
+    if cfg.method == "srl" and cfg.srl.stop_without_signal_steps:
+        from swe_srl.train.callbacks import NoSignalStop
+
+        no_signal = NoSignalStop(cfg.srl.stop_without_signal_steps)
+        callbacks.append(no_signal)
     callbacks += list(extra_callbacks or [])
 
     if cfg.method == "srl":
@@ -279,6 +285,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         trainer = build_sft_trainer(cfg, args, tokenizer, train_ds, callbacks, model=model)
     if validation is not None:
         validation.trainer = trainer
+    if no_signal is not None:
+        no_signal.trainer = trainer
 
     if trainer.accelerator.is_main_process:
         _write_config(cfg)
@@ -292,6 +300,8 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
         if rollouts is not None:
             rollouts.close()
     wall = time.perf_counter() - t0
+    if no_signal is not None and no_signal.stopped:
+        log(f"note: {no_signal.stopped}")
 
     is_peft = cfg.lora is not None
     final_dir = out / ("adapter" if is_peft else "model")
@@ -321,6 +331,7 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, extra_callbacks: lis
             "last_logged": last_train,
             "validation": validation.history if validation else [],
             "rollout": describe_rollouts(rollouts),
+            "stopped_early": no_signal.stopped if no_signal is not None else None,
         }
         if cfg.method == "srl" and hasattr(trainer, "dynamic_sampling_history"):
             hist = trainer.dynamic_sampling_history

@@ -303,6 +303,39 @@ def test_dynamic_sampling_drops_exactly_the_zero_variance_groups(tiny_model, tmp
     assert summary["dynamic_sampling"]["groups_dropped_total"] == sum(h["dropped_total"] for h in history)
 
 
+@pytest.mark.parametrize("signal_at", [None, 1])
+def test_srl_stops_after_steps_without_learning_signal(signal_at, tiny_model, tmp_path):
+    """Every reward equal (a model that never follows the format): dynamic sampling keeps no group,
+    the gradient is zero, and srl.stop_without_signal_steps ends the run; one step with signal
+    resets the count."""
+    from swe_srl.train.config import config_from_dict
+    from swe_srl.train.runner import run_training
+
+    rows = short_rows(["ls"], 8)
+    save_dataset(tmp_path / "data", rows, rows[:2])
+    steps = []
+
+    def reward(completions, trainer_state=None, **kwargs):
+        step = int(trainer_state.global_step) if trainer_state is not None else len(steps)
+        steps.append(step)
+        if step == signal_at:
+            return [float(i % 2) for i in range(len(completions))]  # spread within every group
+        return [-1.0] * len(completions)
+
+    cfg = config_from_dict({
+        "method": "srl", "model": str(tiny_model), "dataset": str(tmp_path / "data"), "output_dir": str(tmp_path / "run"),
+        "lora": None, "srl": {"max_refill_rounds": 0, "stop_without_signal_steps": 2}, "validation": {"every_steps": 0},
+        "num_generations": 2, "per_device_train_batch_size": 2, "max_completion_length": 8, "max_steps": 6,
+        "save_strategy": "no", "use_cpu": True, "seed": 0, "disable_tqdm": True, "learning_rate": 1e-5,
+    })
+    summary, trainer = run_training(cfg, reward_funcs=[reward])
+    expected = 2 if signal_at is None else 4  # quiet 0,1 -> stop; or quiet 0, signal 1, quiet 2,3 -> stop
+    assert summary["global_step"] == expected
+    assert summary["stopped_early"] and "no learning signal for 2 consecutive steps" in summary["stopped_early"]
+    assert summary["dynamic_sampling"]["groups_unfilled"] == expected - (signal_at is not None)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["stopped_early"] == summary["stopped_early"]
+
+
 def test_select_groups_uses_population_std_and_epsilon():
     import torch
 
