@@ -13,7 +13,9 @@ Examples:
 
   swe-srl tasks synthesize --pypi more-itertools==10.5.0 --out tasks.jsonl --max 3
 
-  swe-srl tasks synthesize --repo ~/src/myproject --out tasks.jsonl --max 5
+  swe-srl tasks synthesize --repo ~/src/myproject --out tasks.jsonl --max 5 --workers 2
+
+  swe-srl tasks synthesize --pypi boltons==24.0.0 --out tasks.jsonl --max 10 --backend ray --ray-address HEAD:6379
 
   swe-srl tasks validate tasks.jsonl --repeat 2
 

@@ -1,5 +1,6 @@
 """One parallel task runner for every per-task workload (``swe-srl eval``,
-``swe-srl run``, ``swe-srl tasks validate``), with one interrupt policy.
+``swe-srl run``, ``swe-srl tasks validate``, ``swe-srl tasks synthesize``), with
+one interrupt policy.
 
 A workload is a :class:`Job`: ``setup()`` once per process or node (load a
 policy), ``run(item, ctx)`` once per task, returning a picklable result. A

@@ -10,10 +10,14 @@ Design:
   job's ``setup`` once (so an in-process policy loads once per node, not once per
   task) and then runs tasks in threads, ``slots`` at a time;
 - ``slots`` per node come from the node's resources: ``min(CPU / task_cpus,
-  memory / task_memory)`` (at least 1);
+  memory / task_memory)`` (at least 1), so nodes of different sizes run different
+  numbers of tasks at once; :meth:`RayBackend.describe` reports per node its
+  resources, slots, tasks run and ``peak`` (the most it ran at once);
 - the driver keeps the queue and hands a task to a node with a free slot, so
-  Ctrl-C cancels queued tasks simply by not handing them out; the driver receives
-  each result and writes the outputs itself;
+  Ctrl-C cancels queued tasks simply by not handing them out; items are pulled
+  from the caller's iterable only then (synthesis decides what to try next from
+  the results so far); the driver receives each result and writes the outputs
+  itself;
 - a task whose node (or actor) dies goes back to the front of the queue and runs
   on another node, at most ``max_attempts`` times in all; each loss is recorded
   in the outcome's ``retries``; past that, the task ends as an error and the run
