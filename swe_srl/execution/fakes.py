@@ -55,3 +55,27 @@ class SleepJob(Job):
                 _running["now"] -= 1
         return {"item": item, "pid": os.getpid(), "setup_id": ctx.state, "node": ctx.node, "stopped": ctx.stopping,
                 "running": running}
+
+
+LOADS_ENV = "SWE_SRL_COUNT_POLICY_LOADS"
+
+
+def count_policy_loads() -> None:
+    """A Ray ``worker_process_setup_hook`` (``"swe_srl.execution.fakes.count_policy_loads"``) for
+    tests: from then on every :func:`swe_srl.policy.load_policy` call in this process appends
+    ``PID SPEC`` to the file named by ``$SWE_SRL_COUNT_POLICY_LOADS``, so a test counts the
+    loads of every node of a cluster."""
+    import swe_srl.policy as policy
+
+    path = os.environ.get(LOADS_ENV)
+    original = policy.load_policy
+    if not path or getattr(original, "counted", False):
+        return
+
+    def load_policy(spec: str, **opts: Any) -> Any:
+        with open(path, "a") as fh:
+            fh.write(f"{os.getpid()} {spec}\n")
+        return original(spec, **opts)
+
+    load_policy.counted = True  # type: ignore[attr-defined]
+    policy.load_policy = load_policy
