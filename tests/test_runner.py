@@ -96,7 +96,7 @@ def test_backend_choice_errors_are_one_line():
 
 
 @pytest.mark.parametrize("cmd", [["eval", "--tasks", "t.jsonl", "--predictions", "gold", "--run-id", "x"],
-                                 ["tasks", "validate", "t.jsonl"]])
+                                 ["tasks", "validate", "t.jsonl"], ["tasks", "synthesize", "--repo", ".", "--out", "o.jsonl"]])
 def test_cli_rejects_an_unknown_backend_in_one_line(tmp_path, cmd):
     (tmp_path / "t.jsonl").write_text('{"instance_id": "a", "repo": "o/n", "base_commit": "abc", '
                                       '"problem_statement": "p", "patch": "", "spec": {}}\n')
