@@ -59,17 +59,17 @@ def register(app: typer.Typer) -> None:
         from swe_srl.formats import SYNTHESIS_STATS
         from swe_srl.io import write_json, write_jsonl
         from swe_srl.tasks.loading import load_tasks
-        from swe_srl.tasks.mutate import KINDS
+        from swe_srl.tasks.mutate import MUTATION_KINDS
         from swe_srl.tasks.synthesize import SUITE_CPUS, SUITE_MEMORY, synthesize_pypi, synthesize_repo
 
         runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=SUITE_CPUS,
                               task_memory=SUITE_MEMORY)
         if (repo is None) == (pypi is None):
             raise SweSrlError("give exactly one of --repo PATH or --pypi NAME==VERSION")
-        kind_list = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else KINDS
-        unknown = [k for k in kind_list if k not in KINDS]
+        kind_list = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else MUTATION_KINDS
+        unknown = [k for k in kind_list if k not in MUTATION_KINDS]
         if unknown:
-            raise SweSrlError(f"--kinds: unknown kind(s) {', '.join(unknown)} (valid: {', '.join(KINDS)})")
+            raise SweSrlError(f"--kinds: unknown kind(s) {', '.join(unknown)} (valid: {', '.join(MUTATION_KINDS)})")
         existing = load_tasks(out) if out.is_file() else []
         budget = max_tries if max_tries is not None else max(20, 10 * max_tasks)
         per_node: dict[str, int] = {}
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         from swe_srl.cli.common import console, progress, summary
         from swe_srl.io import write_jsonl
         from swe_srl.tasks.loading import load_tasks
-        from swe_srl.tasks.validate import VALIDATION, validate_tasks
+        from swe_srl.harness.validate import VALIDATION, validate_tasks
 
         from swe_srl.execution.base import make_backend
         from swe_srl.harness.run import EvalConfig, check_tasks

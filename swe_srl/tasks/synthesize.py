@@ -45,7 +45,7 @@ from swe_srl.paths import cache_root
 from swe_srl.sandbox import DockerSandbox, EnvSpec, SandboxConfig, SandboxError, build_env_image
 from swe_srl.tasks.loading import load_tasks
 from swe_srl.tasks.mirrors import local_mirror, pypi_mirror, src_layout
-from swe_srl.tasks.mutate import KINDS, Mutation, sample_sites
+from swe_srl.tasks.mutate import MUTATION_KINDS, Mutation, sample_sites
 from swe_srl.tasks.statement import write_problem_statement
 from swe_srl.testsuite import PASSED, XFAIL, status_map_parser, test_command
 
@@ -289,7 +289,7 @@ class Synthesis:
         max_tries: int | None = None,
         seed: int = 0,
         run_timeout: float | None = None,
-        kinds: tuple[str, ...] = KINDS,
+        kinds: tuple[str, ...] = MUTATION_KINDS,
         log: Log = _quiet,
         on_kept: Callable[[dict[str, Any]], None] | None = None,
         on_try: Callable[[SynthesisStats], None] | None = None,
@@ -551,7 +551,7 @@ def synthesize_pypi(
     cache_dir: Path | None = None,
     extra_pip: list[str] | None = None,
     python: str = "3.11",
-    kinds: tuple[str, ...] = KINDS,
+    kinds: tuple[str, ...] = MUTATION_KINDS,
     log: Log = _quiet,
     spec_overrides: dict[str, Any] | None = None,
     **kw: Any,
@@ -576,7 +576,7 @@ def synthesize_repo(
     extra_pip: list[str] | None = None,
     python: str = "3.11",
     spec: dict[str, Any] | None = None,
-    kinds: tuple[str, ...] = KINDS,
+    kinds: tuple[str, ...] = MUTATION_KINDS,
     log: Log = _quiet,
     spec_overrides: dict[str, Any] | None = None,
     **kw: Any,
@@ -610,7 +610,7 @@ def synthesize_pypi_cached(
         tasks = synthesize_pypi_cached(["boltons==24.0.0", "more-itertools==10.5.0"], max_tasks=2)
     """
     root = Path(cache_dir) if cache_dir else cache_root()
-    key = hashlib.sha256(repr((JOURNAL_VERSION, sorted(requirements), max_tasks, seed, KINDS, SYNTHESIS_TEST_CMD, DEFAULT_PIP)).encode()).hexdigest()[:12]
+    key = hashlib.sha256(repr((JOURNAL_VERSION, sorted(requirements), max_tasks, seed, MUTATION_KINDS, SYNTHESIS_TEST_CMD, DEFAULT_PIP)).encode()).hexdigest()[:12]
     path = root / "tasks" / f"synth-{key}.jsonl"
     if path.is_file():
         tasks = load_tasks(path)
