@@ -40,10 +40,7 @@ RANK = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 
 # (importing module, imported module): the remaining upward imports, each explained
 # in the README's "Layers" section. Paying one off means deleting its line here.
-DEBT: dict[tuple[str, str], str] = {
-    ("swe_srl.tasks.validate", "swe_srl.harness.validate"):
-        "a re-export for `swe_srl.cli.tasks` until it imports `swe_srl.harness.validate`",
-}
+DEBT: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

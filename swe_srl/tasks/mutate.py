@@ -23,8 +23,6 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 MUTATION_KINDS = ("invert_condition", "swap_operator", "off_by_one", "remove_statement", "change_return", "swap_arguments")
-# Transitional: the old name, while swe_srl/tasks/synthesize.py and swe_srl/cli/tasks.py still import it.
-KINDS = MUTATION_KINDS
 
 _BIN_SWAP: dict[type, type] = {
     cst.Add: cst.Subtract, cst.Subtract: cst.Add,
