@@ -14,7 +14,8 @@ exactly one action, else the similarity of its action to the expert's.
 FILE.json holds samples, format_valid_rate, mean_similarity (format failures
 count 0), mean_reward, exact_match_rate, by_tool, and every response.
 Generation uses vLLM when it is installed (all prompts in one engine call),
-else transformers. Re-running with unchanged inputs is a no-op (--force redoes it).
+else transformers; --model openai:URL#MODEL scores a served model instead (for
+example a `vllm serve` endpoint with LoRA modules: one engine for many models). Re-running with unchanged inputs is a no-op (--force redoes it).
 
 Examples:
 
@@ -23,13 +24,16 @@ Examples:
   swe-srl score --model runs/srl/adapter --dataset out/data/srl --max-samples 50 --out runs/scores/srl.json
 
   swe-srl score --model out/tiny --dataset out/data/srl --split all --backend hf --max-new-tokens 64 --out score.json
+
+  swe-srl score --model "openai:http://127.0.0.1:8000/v1#sft" --dataset out/data/srl --out runs/scores/sft.json
 """
 
 
 def register(app: typer.Typer) -> None:
     @app.command("score", help=HELP)
     def score(
-        model: Path = typer.Option(..., "--model", help="A model folder, or a LoRA adapter folder (its base is loaded)."),
+        model: str = typer.Option(..., "--model", help="A model folder, a LoRA adapter folder (its base is loaded), "
+                                                      "or openai:URL#MODEL, a model an OpenAI-compatible server serves."),
         dataset: Path = typer.Option(..., "--dataset", help="A `swe-srl dataset` output folder (SRL or SFT rows)."),
         out: Path = typer.Option(..., "--out", help="The score file to write (JSON)."),
         adapter: Optional[Path] = typer.Option(None, "--adapter", help="A LoRA adapter to apply on --model."),
@@ -37,7 +41,8 @@ def register(app: typer.Typer) -> None:
         max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Score the first N rows only."),
         max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Response budget (a think block plus the action)."),
         backend: str = typer.Option("auto", "--backend", help="auto (vLLM when installed), vllm or hf."),
-        batch_size: int = typer.Option(8, "--batch-size", help="Prompts per generate call with the hf backend."),
+        batch_size: int = typer.Option(8, "--batch-size", help="Prompts per generate call with the hf backend; "
+                                                              "requests at once to a served model."),
         label: Optional[str] = typer.Option(None, "--label", help="Name in tables and the report (default: the file or run name)."),
         force: bool = typer.Option(False, "--force", help="Score again even when FILE.json is up to date."),
     ) -> None:

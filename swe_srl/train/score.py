@@ -40,7 +40,7 @@ from swe_srl.errors import ConfigError
 from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD, completion_text, srl_reward
 from swe_srl.rewards.similarity import SimilarityFn
 
-__all__ = ["score_completions", "sample_id", "METRICS", "score_model", "load_score_rows", "score_inputs", "FORMAT_TAG"]
+__all__ = ["score_completions", "sample_id", "METRICS", "score_model", "load_score_rows", "score_inputs", "is_served", "FORMAT_TAG"]
 
 # The headline numbers, in the order tables show them.
 METRICS = ("samples", "format_valid_rate", "mean_similarity", "mean_reward", "exact_match_rate")
@@ -188,6 +188,34 @@ def fingerprint(folder: str | Path | None) -> str | None:
     return h.hexdigest()
 
 
+SERVED_PREFIX = "openai:"
+
+
+def is_served(model: str | Path) -> bool:
+    """``openai:URL#MODEL``: a model behind an OpenAI-compatible server (e.g. ``vllm serve``),
+    scored over HTTP instead of loaded here."""
+    return str(model).startswith(SERVED_PREFIX)
+
+
+def _served_identity(spec: str) -> str | None:
+    """What the server says it serves under that name (vLLM: the model or adapter path as
+    ``root``), so a score of the same URL serving another model is not taken as up to date."""
+    from swe_srl.policy.base import PolicyError
+    from swe_srl.policy.openai import OpenAIPolicy
+
+    url, _, name = spec[len(SERVED_PREFIX):].partition("#")
+    try:
+        policy = OpenAIPolicy(url, name or None, max_retries=0)
+        models = policy._request("GET", "/models", retries=0).get("data") or []
+    except (PolicyError, ConfigError) as e:
+        raise ConfigError(f"--model {spec}: the server does not answer ({e})") from None
+    for m in models:
+        if isinstance(m, dict) and m.get("id") == policy.model:
+            return str(m.get("root") or m.get("id"))
+    raise ConfigError(f"--model {spec}: the server serves no model named {policy.model!r} "
+                      f"(it serves: {', '.join(str(m.get('id')) for m in models if isinstance(m, dict)) or 'none'})")
+
+
 def score_inputs(*, model: str | Path, adapter: str | Path | None, dataset: str | Path, split: str,
                  max_samples: int | None, max_new_tokens: int, backend: str) -> dict[str, Any]:
     """What a score depends on; a score file whose ``inputs`` equal these is up to date."""
@@ -197,6 +225,14 @@ def score_inputs(*, model: str | Path, adapter: str | Path | None, dataset: str 
         raise ConfigError(f"{dataset}: no such dataset folder")
     if split not in SPLITS:
         raise ConfigError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    if is_served(model):
+        if adapter:
+            raise ConfigError(f"--adapter with --model {model}: a served model's adapter is chosen by its name (URL#NAME)")
+        return {
+            "model": str(model), "base_model": str(model), "adapter": None, "dataset": str(dataset), "split": split,
+            "max_samples": max_samples, "max_new_tokens": max_new_tokens, "backend": "openai",
+            "fingerprints": {"served": _served_identity(str(model)), "dataset": fingerprint(dataset)},
+        }
     base, found_adapter = resolve_model_dir(model)
     adapter_dir = Path(adapter) if adapter else found_adapter
     if adapter_dir is not None and not (adapter_dir / "adapter_config.json").is_file():
@@ -234,14 +270,29 @@ def score_model(
         raise ConfigError(f"--max-new-tokens {max_new_tokens}: must be at least 1")
     if max_samples is not None and max_samples < 1:
         raise ConfigError(f"--max-samples {max_samples}: must be at least 1")
-    chosen = pick_backend(backend)
+    chosen = "openai" if is_served(model) else pick_backend(backend)
     inputs = score_inputs(model=model, adapter=adapter, dataset=dataset, split=split, max_samples=max_samples,
                           max_new_tokens=max_new_tokens, backend=chosen)
     rows = load_score_rows(dataset, split, max_samples)
     sampling = SamplingConfig(temperature=0.0, max_tokens=max_new_tokens)
     t_load = time.perf_counter()
     conversations = [list(r["prompt"]) for r in rows]
-    if chosen == "vllm":
+    if chosen == "openai":
+        from concurrent.futures import ThreadPoolExecutor
+
+        from swe_srl.policy.openai import OpenAIPolicy
+
+        policy = OpenAIPolicy.from_spec(str(model)[len(SERVED_PREFIX):], temperature=0.0, max_tokens=max_new_tokens,
+                                        max_concurrency=batch_size)
+        t_gen = time.perf_counter()
+        completions = []
+        # The server batches concurrent requests; answers are kept in the rows' order.
+        with ThreadPoolExecutor(max_workers=batch_size) as pool:
+            for i, answer in enumerate(pool.map(lambda m: policy.generate(m)[0], conversations), 1):
+                completions.append(answer)
+                if progress is not None:
+                    progress(i, len(rows))
+    elif chosen == "vllm":
         from swe_srl.policy.vllm import VLLMPolicy
 
         policy = VLLMPolicy(model, adapter=adapter, sampling=sampling)
@@ -301,6 +352,8 @@ def default_label(inputs: Mapping[str, Any]) -> str:
     >>> default_label({"adapter": "runs/demo/train/sft/adapter", "model": "m"}), default_label({"adapter": None, "model": "/c/smollm2/"})
     ('sft', 'smollm2')
     """
+    if is_served(inputs["model"]):
+        return str(inputs["model"]).rpartition("#")[2] or "served"
     path = Path(str(inputs.get("adapter") or inputs["model"]).rstrip("/"))
     if path.name in ("adapter", "model", "final", "start_model") and path.parent.name:
         return path.parent.name
