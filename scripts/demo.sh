@@ -31,7 +31,7 @@ SIZE=${DEMO_SIZE:-full}
 OUT=${DEMO_OUT:-runs/demo}
 SRL_CONFIG=${SRL_CONFIG:-configs/srl_smollm2_cpu.yaml}
 SFT_CONFIG=${SFT_CONFIG:-configs/sft_smollm2_cpu.yaml}
-CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/swe-srl/models
+CACHE=$(.venv/bin/python -c 'from swe_srl.models.cache import models_dir; print(models_dir())')  # honours SWE_SRL_CACHE, XDG_CACHE_HOME
 MODEL=${DEMO_MODEL:-$CACHE/smollm2-135m-instruct}
 MODEL_NAME=${DEMO_MODEL_NAME:-smollm2}
 PYPI=${DEMO_PYPI:-"boltons==24.0.0 more-itertools==10.5.0"}

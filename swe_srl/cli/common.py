@@ -43,6 +43,12 @@ def shown(text: Any) -> str:
     return escape(printable(text))
 
 
+def per_node(counts: dict[str, int]) -> str:
+    """``node-a 12, node-b 9``: tasks per node of the Ray backend, for progress bars and summaries
+    (``-`` when none is known)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
+
+
 def summary(title: str, rows: Iterable[tuple[str, Any]]) -> None:
     """Print a two-column summary table at the end of a command (values shown escaped)."""
     from rich.text import Text

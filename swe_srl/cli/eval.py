@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
         """Grade predictions with the SWE-bench-style harness."""
         import re
 
+        from swe_srl.cli.common import per_node as per_node_text
         from swe_srl.cli.common import progress, summary
         from swe_srl.errors import SweSrlError
         from swe_srl.execution.base import make_backend
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
                 counts["errors"] += int(verdict.get("status") in ("infra_error", "timeout"))
                 if not skipped and verdict.get("node"):
                     per_node[verdict["node"]] = per_node.get(verdict["node"], 0) + 1
-                nodes = f" · {_nodes(per_node)}" if per_node else ""
+                nodes = f" · {per_node_text(per_node)}" if per_node else ""
                 bar.update(job, completed=counts["done"],
                            status=f"resolved {counts['resolved']}/{counts['done']} · errors {counts['errors']}{nodes}")
 
@@ -128,7 +129,7 @@ def register(app: typer.Typer) -> None:
             ("suspicious" + (" (graded unresolved)" if strict else " (flagged only)"),
              report.get("suspicious_instances", 0)),
             ("skipped (finished before)", report["skipped_finished_instances"]),
-            *([("instances per node", _nodes(per_node))] if per_node else []),
+            *([("instances per node", per_node_text(per_node))] if per_node else []),
             *([("predictions not in the tasks" + (" or not selected" if ids else ""),
                 f"{len(unknown)}: {', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else ""))] if unknown else []),
             *([("duplicate prediction ids", len(duplicates))] if duplicates else []),
@@ -148,7 +149,3 @@ def _duplicate_ids(source: str) -> list[str]:
         if isinstance(row, dict) and isinstance(row.get("instance_id"), str):
             seen[row["instance_id"]] = seen.get(row["instance_id"], 0) + 1
     return sorted(i for i, n in seen.items() if n > 1)
-
-
-def _nodes(counts: dict[str, int]) -> str:
-    return ", ".join(f"{node} {n}" for node, n in sorted(counts.items()))

@@ -109,6 +109,7 @@ def register(app: typer.Typer) -> None:
         """Run a policy on every task and write SWE-bench predictions and canonical trajectories."""
         from swe_srl.agent.runner import finished_ids, run_tasks
         from swe_srl.cli.common import console, progress, summary
+        from swe_srl.cli.common import per_node as per_node_text
         from swe_srl.errors import SweSrlError
         from swe_srl.execution.base import make_backend
         from swe_srl.policy import load_policy, parse_spec
@@ -164,7 +165,7 @@ def register(app: typer.Typer) -> None:
                         counts["limits"] += 1
                     if rec.get("node"):
                         per_node[rec["node"]] = per_node.get(rec["node"], 0) + 1
-                    nodes = " · " + ", ".join(f"{k} {v}" for k, v in sorted(per_node.items())) if per_node else ""
+                    nodes = f" · {per_node_text(per_node)}" if per_node else ""
                     bar.update(job, advance=1, status=f"submitted {counts['submitted']} · limits {counts['limits']}"
                                f" · errors {counts['errors']}{nodes}")
 
@@ -182,7 +183,7 @@ def register(app: typer.Typer) -> None:
             ("mean steps", result["mean_steps"]),
             ("non-empty patches", result["nonempty_patches"]),
             ("errors", len(result["errors"])),
-            *([("tasks per node", ", ".join(f"{k} {v}" for k, v in sorted(per_node.items())))] if per_node else []),
+            *([("tasks per node", per_node_text(per_node))] if per_node else []),
         ]
         if "replay" in result:
             r = result["replay"]

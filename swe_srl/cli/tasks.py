@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
         """Make SWE-smith-style instances from procedural bugs (real test runs in sandboxes)."""
         from swe_srl import __version__
         from swe_srl.cli.common import console, progress, summary
+        from swe_srl.cli.common import per_node as per_node_text
         from swe_srl.errors import SweSrlError
         from swe_srl.execution.base import make_backend
         from swe_srl.formats import SYNTHESIS_STATS
@@ -77,7 +78,7 @@ def register(app: typer.Typer) -> None:
             job = bar.add_task("synthesize", total=budget, status="starting")
 
             def on_try(stats) -> None:
-                nodes = f" · {_per_node(per_node)}" if runner.remote else ""
+                nodes = f" · {per_node_text(per_node)}" if runner.remote else ""
                 bar.update(job, completed=stats.tried, status=f"kept {stats.kept} · no-op {stats.no_op} · "
                            f"break-all {stats.broke_everything} · hang {stats.hang}{nodes}")
 
@@ -113,7 +114,7 @@ def register(app: typer.Typer) -> None:
             ("mutations tried", stats.tried), ("kept", stats.kept), ("dropped: no-op", stats.no_op),
             ("dropped: break everything", stats.broke_everything), ("dropped: hang", stats.hang),
             ("kinds kept", ", ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items())) or "-"),
-            *([("suite runs per node", _per_node(per_node))] if runner.remote else []),
+            *([("suite runs per node", per_node_text(per_node))] if runner.remote else []),
             ("tasks in file", n), ("written", out), ("stats", stats_path),
         ])
         if not new:
@@ -138,17 +139,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run gold (N times) and empty patches; write the verdict per instance."""
         from swe_srl.cli.common import console, progress, summary
+        from swe_srl.cli.common import per_node as per_node_text
         from swe_srl.io import write_jsonl
         from swe_srl.tasks.loading import load_tasks
         from swe_srl.harness.validate import VALIDATION, validate_tasks
 
         from swe_srl.execution.base import make_backend
-        from swe_srl.harness.run import EvalConfig, check_tasks
+        from swe_srl.harness.run import TEST_RUN_CPUS, TEST_RUN_MEMORY, check_tasks
 
         from swe_srl.tasks.loading import read_id_filter
 
-        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=EvalConfig.cpus,
-                              task_memory=EvalConfig.memory)
+        runner = make_backend(backend, workers=workers, address=ray_address, task_cpus=TEST_RUN_CPUS,
+                              task_memory=TEST_RUN_MEMORY)
 
         ids = [i.strip() for v in instance_ids or [] for i in v.split(",") if i.strip()] or None
         if instance_ids_file is not None:
@@ -167,7 +169,7 @@ def register(app: typer.Typer) -> None:
                 done["n"] += 1
                 if not skipped and verdict.get("node"):
                     per_node[verdict["node"]] = per_node.get(verdict["node"], 0) + 1
-                nodes = f" · {_per_node(per_node)}" if per_node else ""
+                nodes = f" · {per_node_text(per_node)}" if per_node else ""
                 bar.update(job, completed=done["n"], status=f"{phase}: {iid[:40]} {verdict.get('status')}{nodes}")
 
             report = validate_tasks(tasks, out_dir, repeat=repeat, workers=workers, timeout=timeout,
@@ -185,7 +187,7 @@ def register(app: typer.Typer) -> None:
         summary("tasks validate", [
             ("instances", report["total"]), ("gold runs each", repeat),
             *[(k, v) for k, v in sorted(report["counts"].items())],
-            *([("runs per node", _per_node(per_node))] if per_node else []),
+            *([("runs per node", per_node_text(per_node))] if per_node else []),
             ("verdicts", out_dir / VALIDATION), *([("valid tasks", write_valid)] if write_valid else []),
         ])
 
@@ -235,11 +237,6 @@ def register(app: typer.Typer) -> None:
             *([("...", f"{len(rows) - 30} more (repo, version) groups in the file")] if len(rows) > 30 else []),
             ("written", out),
         ])
-
-
-def _per_node(counts: dict[str, int]) -> str:
-    """``node-a 12, node-b 9`` (the Ray backend's node labels)."""
-    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
 
 
 def _why(verdict: dict) -> str:

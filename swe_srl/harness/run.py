@@ -59,22 +59,11 @@ from swe_srl.tasks import resolve_repo_path
 from swe_srl.testsuite import canonical_name
 
 
-class _FieldDefaultsOnClass(type(Config)):  # type: ignore[misc]
-    """Transitional: ``EvalConfig.cpus`` / ``EvalConfig.memory`` read those fields'
-    defaults, as they could when EvalConfig was a dataclass (``swe_srl/cli/tasks.py``
-    still reads them so). Delete once it reads :data:`TEST_RUN_CPUS` / :data:`TEST_RUN_MEMORY`."""
-
-    def __getattr__(cls, name: str) -> Any:
-        if name in ("cpus", "memory"):
-            return cls.model_fields[name].default
-        return super().__getattr__(name)
-
-
 TEST_RUN_CPUS = 1.0
 TEST_RUN_MEMORY = "4g"
 
 
-class EvalConfig(Config, metaclass=_FieldDefaultsOnClass):
+class EvalConfig(Config):
     """How ``swe-srl eval`` grades predictions."""
 
     run_id: str = Field(description="Name of the run (letters, digits, ``.``, ``_``, ``-``); the output folder defaults to ``runs/<run_id>``.")
