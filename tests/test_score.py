@@ -162,3 +162,46 @@ def test_score_cli_with_vllm_on_smollm2(smollm2, tmp_path):
     again = score_completions([rec["completion"] for rec in result["records"]], _rows())
     assert {k: result[k] for k in again} == again
     assert result["tokens_per_s"] > 0
+
+
+@pytest.mark.vllm
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_killed_score_leaves_no_vllm_engine_process(tiny_model, tmp_path):
+    """SIGKILL while the in-process vLLM engine is still starting: nothing can close it, and its
+    processes (re-parented, still holding memory and cores) are ended by the policy's watcher."""
+    import signal
+    import time
+
+    import psutil
+
+    def engine_children(pid: int) -> set[int]:
+        try:
+            return {c.pid for c in psutil.Process(pid).children(recursive=True) if c.name().startswith("VLLM")}
+        except psutil.Error:
+            return set()
+
+    data = _save_dataset(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "swe_srl", "score", "--model", str(tiny_model), "--dataset", str(data),
+                             "--backend", "vllm", "--out", str(tmp_path / "s.json")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+    try:
+        started: set[int] = set()
+        deadline = time.time() + 600
+        while time.time() < deadline and not started:  # the engine core process exists: kill now
+            assert proc.poll() is None, "score ended before its engine started"
+            started = engine_children(proc.pid)
+            time.sleep(0.2)
+        assert started, "no vLLM engine process was started"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.time() + 40
+    while time.time() < deadline and any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                                         for p in started):
+        time.sleep(0.5)
+    alive = [p for p in started if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"vLLM engine processes left running: {alive}"
+    assert not (tmp_path / "s.json").exists()

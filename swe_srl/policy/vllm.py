@@ -71,7 +71,12 @@ class VLLMPolicy(BasePolicy):
                 raise SweSrlError(f"{self.adapter_dir}: unreadable adapter_config.json") from None
             engine_args.update(enable_lora=True, max_loras=1, max_lora_rank=next((r for r in LORA_RANKS if r >= rank), rank))
             self._lora = LoRARequest("adapter", 1, str(self.adapter_dir))
-        self.llm = LLM(**engine_args)
+        self._engine = EngineProcesses()
+        try:
+            self.llm = LLM(**engine_args)
+        except BaseException:
+            self._engine.end()
+            raise
         self._tokenizer = self.llm.get_tokenizer()
         self._max_context = self.llm.llm_engine.model_config.max_model_len
 
@@ -156,5 +161,119 @@ class VLLMPolicy(BasePolicy):
         self.llm = None  # type: ignore[assignment]
         core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
         shutdown = getattr(core, "shutdown", None)
-        if callable(shutdown):
-            shutdown()
+        try:
+            if callable(shutdown):
+                shutdown()
+        finally:
+            self._engine.end()
+
+
+class EngineProcesses:
+    """The processes a vLLM engine starts in this process (``VLLM::EngineCore``,
+    ``VLLM::Worker``): :meth:`end` ends them whatever state they are in, and a small
+    detached watcher ends them if this process dies first (SIGKILL, an OOM kill, a crash,
+    even while the engine is still starting): an orphaned engine keeps its memory and cores.
+
+    Create it just before the engine (``guard = EngineProcesses()``, then ``LLM(...)``);
+    call :meth:`end` after the engine's own shutdown."""
+
+    def __init__(self):
+        self._before = _child_pids()
+        self._watcher = _watch_parent()
+
+    def end(self) -> None:
+        _end_processes({p for p in _child_pids() - self._before if _is_engine(p)})
+        if self._watcher is not None and self._watcher.poll() is None:
+            self._watcher.kill()
+            self._watcher.wait()
+
+
+def _child_pids() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _is_engine(pid: int) -> bool:
+    """vLLM names its processes ``VLLM::EngineCore`` / ``VLLM::Worker`` (multiprocessing's resource
+    tracker, also a child, is left to exit on its own)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).name().startswith("VLLM")
+    except psutil.Error:
+        return False
+
+
+# The watcher notes the parent's vLLM descendants while the parent lives; once it is gone it ends
+# those, and any vLLM process of the parent's process group left without a live non-vLLM ancestor
+# (one started in the instant before the parent died: re-parented to init, it would live on).
+_WATCHER = """
+import os, signal, sys, time
+import psutil
+parent = int(sys.argv[1])
+group = os.getpgid(parent)
+seen = {}
+
+def vllm(p):
+    return p.name().startswith("VLLM")
+
+while os.getppid() == parent:
+    try:
+        for p in psutil.Process(parent).children(recursive=True):
+            if p.pid not in seen and vllm(p):
+                seen[p.pid] = p
+    except psutil.Error:
+        pass
+    time.sleep(0.2)
+for p in psutil.process_iter():
+    try:
+        if p.pid in seen or not vllm(p) or os.getpgid(p.pid) != group:
+            continue
+        up = p.parent()
+        while up is not None and vllm(up):
+            up = up.parent()
+        if up is None or up.pid == 1:
+            seen[p.pid] = p
+    except (psutil.Error, OSError):
+        pass
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for p in seen.values():
+        try:
+            p.send_signal(sig)  # psutil checks the process is still the one noted (pid reuse)
+        except psutil.Error:
+            pass
+    time.sleep(3)
+"""
+
+
+def _watch_parent():
+    """A detached process that ends this process's vLLM engine processes once this process is gone."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid())],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _end_processes(pids: set[int], timeout: float = 5.0) -> None:
+    import psutil
+
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass

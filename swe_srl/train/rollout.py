@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from swe_srl.errors import ConfigError, SweSrlError
+from swe_srl.policy.vllm import LORA_RANKS, EngineProcesses
 
 __all__ = ["VLLMRollouts", "group_runs", "LORA_RANKS"]
 
-# Ranks vLLM accepts for ``max_lora_rank``.
-LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 KEEP_ADAPTERS = 2
 
 
@@ -93,15 +92,12 @@ class VLLMRollouts:
         )
         if max_model_len:
             args["max_model_len"] = int(max_model_len)
-        before = _child_pids()
+        self._engine = EngineProcesses()  # ended by close(), or by its watcher if this process dies
         try:
             self.llm = LLM(**args)
         except Exception as e:  # vLLM raises many kinds; one line for the user
+            self._engine.end()
             raise SweSrlError(f"rollout.backend=vllm: the engine did not start on {self.base_model}: {' '.join(str(e).split())[:300]}") from None
-        # The engine's processes (engine core, workers): ended by close() whatever state they are in,
-        # and by a small watcher process if this one dies without closing (SIGKILL, a crash).
-        self._engine_pids = {p for p in _child_pids() - before if _is_engine(p)}
-        self._watcher = _watch_parent(self._engine_pids)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self._lora = None
         self._lora_step: int | None = None
@@ -202,77 +198,9 @@ class VLLMRollouts:
                 llm.llm_engine.engine_core.shutdown()
             except Exception:  # noqa: BLE001 - the processes are ended below either way
                 pass
-        _end_processes(getattr(self, "_engine_pids", set()))
-        watcher = getattr(self, "_watcher", None)
-        if watcher is not None and watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
-
-
-def _child_pids() -> set[int]:
-    import psutil
-
-    return {p.pid for p in psutil.Process().children(recursive=True)}
-
-
-def _is_engine(pid: int) -> bool:
-    """vLLM names its processes ``VLLM::EngineCore`` / ``VLLM::Worker`` (multiprocessing's resource
-    tracker, also a child, is left to exit on its own)."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).name().startswith("VLLM")
-    except psutil.Error:
-        return False
-
-
-_WATCHER = """
-import os, signal, sys, time
-parent, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
-while os.getppid() == parent:
-    time.sleep(1)
-for sig in (signal.SIGTERM, signal.SIGKILL):
-    for p in pids:
-        try:
-            os.kill(p, sig)
-        except OSError:
-            pass
-    time.sleep(3)
-"""
-
-
-def _watch_parent(pids: set[int]):
-    """A detached process that ends ``pids`` once this process is gone."""
-    import subprocess
-    import sys
-
-    if not pids:
-        return None
-    return subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid()), *map(str, sorted(pids))],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def _end_processes(pids: set[int], timeout: float = 5.0) -> None:
-    import psutil
-
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            continue
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            engine.end()
 
 
 def _chat_ids(tokenizer, messages: list[dict[str, Any]]) -> list[int]:

@@ -454,14 +454,24 @@ def test_srl_with_vllm_rollouts_learns_from_the_served_adapter(sft_model, datase
     assert [v["step"] for v in val] == [0, 10, 20]
 
 
-def _vllm_engine_pids() -> set[int]:
+def _engine_children(pid: int) -> set[int]:
+    """The vLLM engine processes below ``pid`` (not other runs' engines on this machine)."""
+    import psutil
+
+    try:
+        return {c.pid for c in psutil.Process(pid).children(recursive=True) if c.name().startswith("VLLM")}
+    except psutil.Error:
+        return set()
+
+
+def _alive(pids: set[int]) -> set[int]:
     import psutil
 
     out = set()
-    for p in psutil.process_iter(["name", "cmdline"]):
+    for pid in pids:
         try:
-            if (p.info["name"] or "").startswith("VLLM") or any("VLLM::" in c for c in (p.info["cmdline"] or [])):
-                out.add(p.pid)
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.add(pid)
         except psutil.Error:
             continue
     return out
@@ -485,7 +495,6 @@ def test_stopping_vllm_training_leaves_no_engine_process(sig, tiny_model, datase
         "validation": {"every_steps": 0}, "num_generations": 4, "per_device_train_batch_size": 8,
         "max_completion_length": 16, "max_steps": 10_000, "save_strategy": "no", "use_cpu": True, "disable_tqdm": True,
     })
-    before = _vllm_engine_pids()
     proc = subprocess.Popen([sys.executable, "-m", "swe_srl", "train", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -493,7 +502,7 @@ def test_stopping_vllm_training_leaves_no_engine_process(sig, tiny_model, datase
         while time.time() < deadline and not (out / "rollout_adapters").is_dir():  # the engine serves step 0
             assert proc.poll() is None, "training ended before its engine started"
             time.sleep(1)
-        started = _vllm_engine_pids() - before
+        started = _engine_children(proc.pid)
         assert started, "no vLLM engine process was running"
         proc.send_signal(getattr(signal, sig))
         proc.wait(timeout=120)
@@ -501,7 +510,7 @@ def test_stopping_vllm_training_leaves_no_engine_process(sig, tiny_model, datase
         if proc.poll() is None:
             proc.kill()
     deadline = time.time() + 30
-    while time.time() < deadline and _vllm_engine_pids() & started:
+    while time.time() < deadline and _alive(started):
         time.sleep(0.5)
-    assert not (_vllm_engine_pids() & started)
+    assert not _alive(started)
     assert proc.returncode == (143 if sig == "SIGTERM" else -9)
