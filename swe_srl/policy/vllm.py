@@ -77,6 +77,7 @@ class VLLMPolicy(BasePolicy):
         except BaseException:
             self._engine.end()
             raise
+        self._engine.note()
         self._tokenizer = self.llm.get_tokenizer()
         self._max_context = self.llm.llm_engine.model_config.max_model_len
 
@@ -180,9 +181,36 @@ class EngineProcesses:
     def __init__(self):
         self._before = _child_pids()
         self._watcher = _watch_parent()
+        self._seen: dict[int, Any] = {}
+
+    def note(self) -> None:
+        """Remember the engine's processes now (call once the engine runs): a worker whose engine
+        core died is re-parented away from this process, and :meth:`end` must still find it."""
+        import psutil
+
+        for pid in _child_pids() - self._before:
+            if pid not in self._seen and _is_engine(pid):
+                try:
+                    self._seen[pid] = psutil.Process(pid)
+                except psutil.Error:
+                    continue
 
     def end(self) -> None:
-        _end_processes({p for p in _child_pids() - self._before if _is_engine(p)})
+        import psutil
+
+        self.note()
+        procs = [p for p in self._seen.values() if p.is_running()]  # is_running also guards pid reuse
+        for p in procs:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=5.0)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
         if self._watcher is not None and self._watcher.poll() is None:
             self._watcher.kill()
             self._watcher.wait()
@@ -255,25 +283,3 @@ def _watch_parent():
     return subprocess.Popen([sys.executable, "-c", _WATCHER, str(os.getpid())],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-
-
-def _end_processes(pids: set[int], timeout: float = 5.0) -> None:
-    import psutil
-
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            continue
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass

@@ -98,6 +98,7 @@ class VLLMRollouts:
         except Exception as e:  # vLLM raises many kinds; one line for the user
             self._engine.end()
             raise SweSrlError(f"rollout.backend=vllm: the engine did not start on {self.base_model}: {' '.join(str(e).split())[:300]}") from None
+        self._engine.note()
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self._lora = None
         self._lora_step: int | None = None
