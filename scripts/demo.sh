@@ -13,12 +13,12 @@
 # 3. Training, all LoRA on CPU: SFT (the paper's baseline), SRL from the base model, and SRL
 #    from the SFT adapter (SFT then SRL). SRL's rollouts and every greedy answer come from a
 #    vLLM engine serving the current adapter (rollout.backend: vllm).
-# 4. Two vLLM OpenAI-compatible servers serve every model (LoRA adapters as served models;
-#    one engine start each instead of one per command). `swe-srl score` scores base and
-#    trained models on the held-out steps through them (greedy).
-# 5. Tasks are synthesized from pinned PyPI sdists (boltons, more-itertools); every model
-#    runs as an agent and in oracle-edit mode (the four models at once: the servers batch
-#    their requests); the recorded experts are replayed.
+# 4. Tasks are synthesized from pinned PyPI sdists (boltons, more-itertools).
+# 5. Two vLLM OpenAI-compatible servers, one after the other (two at once share 2 cores badly),
+#    serve the models (LoRA adapters as served models; one engine start per server instead of
+#    one per command): each model is scored on the held-out steps (greedy, `swe-srl score`),
+#    then runs as an agent and in oracle-edit mode; the models of a server run at once (the
+#    server batches their requests). The recorded experts are replayed.
 # 6. Everything is graded by the harness (real tests in Docker sandboxes) and one HTML report
 #    gathers it (swe-srl report).
 # DEMO_SIZE=small (CI) shrinks steps, samples and task counts; every stage still runs.
@@ -89,11 +89,17 @@ declare -A MODELS=([base]="$MODEL" [sft]="$OUT/train/sft/adapter" [srl]="$OUT/tr
                    [sft-srl]="$OUT/train/sft-srl/adapter")
 ORDER=(base sft srl sft-srl)
 
-# Two vLLM OpenAI-compatible servers answer every score and agent call (one engine start each instead
-# of one per command): the base model with the SFT and SRL adapters, and SFT-then-SRL's start model
-# with its adapter (that adapter was trained on the SFT-merged weights). 8k context: oracle-edit
-# prompts hold whole files (agent prompts are fitted to the dataset's token budget). The LoRA
-# rank the servers reserve is the adapters' own (a larger one makes every LoRA step slower on CPU).
+stage "5/7 tasks from real PyPI projects -> $OUT/tasks.jsonl"
+for req in $PYPI; do
+  timed tasks $SWE tasks synthesize --pypi "$req" --max "$TASKS_PER_PROJECT" --seed 0 --out "$OUT/tasks.jsonl"
+done
+
+# vLLM OpenAI-compatible servers answer every score and agent call: first the base model with the
+# SFT and SRL adapters, then SFT-then-SRL's start model with its adapter (that adapter was trained
+# on the SFT-merged weights). 8k context: oracle-edit prompts hold whole files (agent prompts are
+# fitted to the dataset's token budget). The LoRA rank a server reserves is its adapters' own (a
+# larger one makes every LoRA step slower on CPU). Requests wait up to 30 min: on 2 cores a
+# 512-token answer among many can take minutes.
 SERVERS=()
 trap 'for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 serve() {  # serve PORT BASE_MODEL [NAME=ADAPTER ...]: start a server, wait until it answers
@@ -119,51 +125,51 @@ print(next((k for k in LORA_RANKS if k >= r), r))' "$@")
   echo "vLLM server on port $port did not start" >&2; return 1
 }
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# together NAME CMD...: run one command per model (ORDER) at once, "{}" standing for the model's
+# together NAME "MODELS" CMD...: run one command per model at once, "{}" standing for the model's
 # name; fails when any of them failed (each one's output is kept in logs/NAME-MODEL.log)
-together() {
-  local name=$1; shift; local t=$(date +%s) pids=() m failed=0
-  for m in "${ORDER[@]}"; do
+together() {  # together NAME "MODEL ..." CMD...
+  local name=$1 models=($2); shift 2; local t=$(date +%s) pids=() m failed=0
+  for m in "${models[@]}"; do
     local cmd=("${@//\{\}/$m}")
     "${cmd[@]}" >"$OUT/logs/$name-$m.log" 2>&1 &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then failed=1; echo "$name ${ORDER[$i]} failed:" >&2; tail -15 "$OUT/logs/$name-${ORDER[$i]}.log" >&2; fi
+    if ! wait "${pids[$i]}"; then failed=1; echo "$name ${models[$i]} failed:" >&2; tail -15 "$OUT/logs/$name-${models[$i]}.log" >&2; fi
   done
-  for m in "${ORDER[@]}"; do tail -n 20 "$OUT/logs/$name-$m.log"; done
+  for m in "${models[@]}"; do tail -n 20 "$OUT/logs/$name-$m.log"; done
   STAGE_S[$name]=$(( ${STAGE_S[$name]:-0} + $(date +%s) - t ))
   return $failed
 }
 
-stage "5/7 vLLM servers for every model; held-out step scores (greedy) -> $OUT/scores"
-P1=$(free_port); P2=$(free_port)
-timed serve serve "$P1" "$MODEL" sft="$OUT/train/sft/adapter" srl="$OUT/train/srl/adapter"
-timed serve serve "$P2" "$OUT/train/sft-srl/start_model" sft-srl="$OUT/train/sft-srl/adapter"
-declare -A ENDPOINT=([base]="http://127.0.0.1:$P1/v1#base" [sft]="http://127.0.0.1:$P1/v1#sft"
-                     [srl]="http://127.0.0.1:$P1/v1#srl" [sft-srl]="http://127.0.0.1:$P2/v1#sft-srl")
+declare -A ENDPOINT
 mkdir -p "$OUT/logs" "$OUT/scores"
 score_one() {  # score_one NAME: skipped when its score file exists
   [ -f "$OUT/scores/$1.json" ] && { echo "scores/$1: done"; return 0; }
   $SWE score --model "openai:${ENDPOINT[$1]}" --dataset "$OUT/data/srl" --split validation \
     --max-samples "$SCORE_SAMPLES" --max-new-tokens "$SCORE_TOKENS" --label "$1" --out "$OUT/scores/$1.json"
 }
-together score score_one {}
-
-stage "6/7 tasks from real PyPI projects; every model as an agent and in oracle-edit mode; expert replay"
-for req in $PYPI; do
-  timed tasks $SWE tasks synthesize --pypi "$req" --max "$TASKS_PER_PROJECT" --seed 0 --out "$OUT/tasks.jsonl"
-done
 agent_run() {  # agent_run NAME MODE
   local name=$1 mode=$2 dir=agent suffix=""
   [ "$mode" = oracle-edit ] && { dir=oracle; suffix=-oracle; }
   $SWE run --tasks "$OUT/tasks.jsonl" --policy "openai:${ENDPOINT[$name]}" --out "$OUT/$dir/$name" --mode "$mode" \
     --max-steps "$AGENT_STEPS" --workers 2 --model-name "$MODEL_NAME-$name$suffix" --prompt-from "$OUT/data/srl" \
-    --policy-opt max_tokens="$SCORE_TOKENS" --policy-opt temperature=0
+    --policy-opt max_tokens="$SCORE_TOKENS" --policy-opt temperature=0 --policy-opt timeout=1800
 }
-together agents agent_run {} agent
-together oracle agent_run {} oracle-edit
-for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done
+# with_server "MODELS" BASE_MODEL [NAME=ADAPTER ...]: serve, score, agent and oracle-edit runs, stop
+with_server() {
+  local models=$1; shift
+  local port; port=$(free_port)
+  timed serve serve "$port" "$@"
+  for m in $models; do ENDPOINT[$m]="http://127.0.0.1:$port/v1#$m"; done
+  together score "$models" score_one {}
+  together agents "$models" agent_run {} agent
+  together oracle "$models" agent_run {} oracle-edit
+  kill "${SERVERS[-1]}" 2>/dev/null || true; wait "${SERVERS[-1]}" 2>/dev/null || true
+}
+stage "6/7 every model served: held-out step scores (greedy) -> $OUT/scores, agent and oracle-edit runs; expert replay"
+with_server "base sft srl" "$MODEL" sft="$OUT/train/sft/adapter" srl="$OUT/train/srl/adapter"
+with_server "sft-srl" "$OUT/train/sft-srl/start_model" sft-srl="$OUT/train/sft-srl/adapter"
 timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "replay:trajectories/examples/pypi-expert.jsonl" \
   --out "$OUT/agent/expert-replay" --workers 2 --model-name expert-replay
 

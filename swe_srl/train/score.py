@@ -189,6 +189,7 @@ def fingerprint(folder: str | Path | None) -> str | None:
 
 
 SERVED_PREFIX = "openai:"
+SERVED_TIMEOUT_S = 1800.0  # per request to a served model
 
 
 def is_served(model: str | Path) -> bool:
@@ -282,8 +283,10 @@ def score_model(
 
         from swe_srl.policy.openai import OpenAIPolicy
 
+        # A local CPU server can take minutes per answer when many are in flight: wait for it, and
+        # do not resend a request it is still working on.
         policy = OpenAIPolicy.from_spec(str(model)[len(SERVED_PREFIX):], temperature=0.0, max_tokens=max_new_tokens,
-                                        max_concurrency=batch_size)
+                                        max_concurrency=batch_size, timeout=SERVED_TIMEOUT_S, max_retries=1)
         t_gen = time.perf_counter()
         completions = []
         # The server batches concurrent requests; answers are kept in the rows' order.
