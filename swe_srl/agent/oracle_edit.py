@@ -1,7 +1,8 @@
 """``--mode oracle-edit``: the SRL paper's main evaluation.
 
 One policy call sees the issue and the full content (at the base commit) of
-every file the gold patch touches, and answers with ``<think>...</think>`` then
+every file the gold patch touches (when that does not fit the model's context,
+each file cut to the lines around the gold hunks: :func:`fit_messages`), and answers with ``<think>...</think>`` then
 search/replace edits, each a ``### path`` header followed by a SEARCH block,
 the divider and a REPLACE block (see :data:`SYSTEM_PROMPT`; the markers are
 git's conflict markers, seven characters wide)
@@ -88,13 +89,98 @@ def read_files(repo_path: str | Path, commit: str, paths: list[str]) -> dict[str
     return out
 
 
-def build_messages(task: dict[str, Any], files: dict[str, str | None], *, max_file_chars: int = 60_000) -> list[dict[str, str]]:
+def build_messages(task: dict[str, Any], files: dict[str, str | None], *, max_file_chars: int = 60_000,
+                   context_lines: int | None = None) -> list[dict[str, str]]:
+    """The one prompt: the issue and every gold file in full, or, with ``context_lines``, each file
+    cut to the lines within that many of the lines the gold patch changes (see :func:`fit_messages`)."""
+    regions = gold_regions(task) if context_lines is not None else {}
     parts = [f"<issue>\n{(task.get('problem_statement') or '').strip()}\n</issue>"]
     for path, text in files.items():
-        body = "(this file does not exist yet)" if text is None else truncate_middle(text, max_file_chars)
+        if text is None:
+            body = "(this file does not exist yet)"
+        elif context_lines is not None and regions.get(path):
+            body = window(text, regions[path], context_lines)
+        else:
+            body = truncate_middle(text, max_file_chars)
         parts.append(f'<file path="{path}">\n{body}\n</file>')
     parts.append("Write the edits that resolve the issue.")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+# Lines kept around the changed ones when whole files do not fit the model's context, widest first.
+CONTEXT_LINES = (400, 200, 100, 50, 25, 10)
+
+
+def gold_regions(task: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """Per file, the old-file line ranges (1-based, inclusive) of the gold patch's hunks."""
+    regions: dict[str, list[tuple[int, int]]] = {}
+    path = None
+    for line in (task.get("patch") or "").replace("\r\n", "\n").splitlines():
+        m = re.match(r"^--- (?:a/(\S+)|/dev/null)", line)
+        if m:
+            path = m.group(1)
+            continue
+        m = re.match(r"^\+\+\+ b/(\S+)", line)
+        if m and path is None:
+            path = m.group(1)
+            continue
+        m = re.match(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", line)
+        if m and path:
+            start, count = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
+            regions.setdefault(path, []).append((max(1, start), max(start, start + count - 1)))
+    return regions
+
+
+def window(text: str, regions: list[tuple[int, int]], context: int) -> str:
+    """``text`` cut to the lines within ``context`` of ``regions``; each gap says which lines it hides.
+
+    >>> print(window("\\n".join(f"l{i}" for i in range(1, 11)), [(5, 5)], 1))
+    [lines 1-3 not shown]
+    l4
+    l5
+    l6
+    [lines 7-10 not shown]
+    """
+    lines = text.split("\n")
+    keep = [False] * len(lines)
+    for start, end in regions:
+        for i in range(max(0, start - 1 - context), min(len(lines), end + context)):
+            keep[i] = True
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if keep[i]:
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and not keep[j]:
+            j += 1
+        out.append(f"[lines {i + 1}-{j} not shown]")
+        i = j
+    return "\n".join(out)
+
+
+def fit_messages(policy: Policy, task: dict[str, Any], files: dict[str, str | None]) -> tuple[list[dict[str, str]], int | None]:
+    """The prompt with whole files when it fits the policy's context with room for the answer;
+    else the files cut to ever fewer lines around the gold hunks (:data:`CONTEXT_LINES`), the
+    first that fits (the narrowest when none does). Returns the messages and the context lines
+    kept (None: whole files). Policies that cannot count tokens or do not know their context get
+    whole files."""
+    messages = build_messages(task, files)
+    context = policy.max_context
+    if not context:
+        return messages, None
+    budget = context - int(policy.max_new_tokens)
+    used = policy.count_tokens(messages)
+    if used is None or used <= budget:
+        return messages, None
+    for lines in CONTEXT_LINES:
+        messages = build_messages(task, files, context_lines=lines)
+        used = policy.count_tokens(messages)
+        if used is not None and used <= budget:
+            break
+    return messages, lines
 
 
 def parse_edits(text: str) -> tuple[str, list[Edit]]:
@@ -198,7 +284,7 @@ def run_oracle_edit(policy: Policy, task: dict[str, Any], repo_path: str | Path,
     iid = str(task.get("instance_id"))
     paths = gold_files(task)
     original = read_files(repo_path, task["base_commit"], paths)
-    messages = build_messages(task, original)
+    messages, context_lines = fit_messages(policy, task, original)
     steps: list[Step] = []
     reason, error, patch = SUBMITTED, None, ""
     prompt_tokens = completion_tokens = 0
@@ -232,6 +318,7 @@ def run_oracle_edit(policy: Policy, task: dict[str, Any], repo_path: str | Path,
     duration = time.monotonic() - t0
     meta = {**(run_meta or {}), "mode": "oracle-edit", "exit_reason": reason, "error": error, "files": paths,
             "failed_edits": failed_edits, "response": truncate_middle(text, 20_000), "calls": 1,
+            "file_context_lines": context_lines,
             "format_errors": [{"reason": error}] if reason == "format_error" else [],
             "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "duration_s": round(duration, 3)}
     traj = Trajectory(id=f"{iid}__{(run_meta or {}).get('run_name', 'run')}", source_format=SOURCE_FORMAT, steps=steps,

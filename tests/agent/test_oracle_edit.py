@@ -86,3 +86,36 @@ def test_oracle_run_records_unusable_answers(calc, calc_task):
                            calc_task, calc_task["repo_path"])
     assert miss.exit_reason == "submitted" and miss.patch == ""
     assert miss.trajectory.meta["failed_edits"] == [{"path": "calc/__init__.py", "reason": "calc/__init__.py: SEARCH text not found"}]
+
+
+def test_files_too_long_for_the_context_are_cut_around_the_gold_hunks(calc):
+    from swe_srl.agent.oracle_edit import CONTEXT_LINES, fit_messages
+
+    class Small(calc.Scripted):
+        def __init__(self, context):
+            super().__init__(["x"])
+            self.context = context
+
+        @property
+        def max_context(self):
+            return self.context
+
+        def count_tokens(self, messages):
+            return sum(len(m["content"]) for m in messages) // 4
+
+    text = "\n".join(f"x{i} = {i}" for i in range(1, 2001))  # ~5k tokens at 4 characters a token
+    task = {"instance_id": "t", "problem_statement": "x1000 should be 0",
+            "patch": "--- a/m.py\n+++ b/m.py\n@@ -1000 +1000 @@\n-x1000 = 1000\n+x1000 = 0\n"}
+    policy = Small(2000)
+    budget = 2000 - policy.max_new_tokens
+    messages, lines = fit_messages(policy, task, {"m.py": text})
+    user = messages[1]["content"]
+    assert lines in CONTEXT_LINES and policy.count_tokens(messages) <= budget
+    assert f"x{1000 - lines} = {1000 - lines}\n" in user and f"\nx{999 - lines} = " not in user  # exactly `lines` around
+    assert f"[lines 1-{999 - lines} not shown]" in user and f"[lines {1001 + lines}-2000 not shown]" in user
+    wider = CONTEXT_LINES[CONTEXT_LINES.index(lines) - 1]  # the widest window that fits is taken
+    assert policy.count_tokens(build_messages(task, {"m.py": text}, context_lines=wider)) > budget
+    # whole files whenever they fit, and for policies that do not know their context
+    for roomy in (Small(100_000), Small(None)):
+        messages, lines = fit_messages(roomy, task, {"m.py": text})
+        assert lines is None and messages == build_messages(task, {"m.py": text})
