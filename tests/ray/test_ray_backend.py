@@ -71,7 +71,9 @@ def test_tasks_spread_over_both_nodes_with_one_setup_per_node(cluster):
 
     c, _ = cluster
     backend = RayBackend(c.address)
-    outcomes = list(backend.imap(SleepJob(0.3, fail=(3,)), range(8)))
+    # tasks long enough (8 x 1 s over 3 slots) that a node whose worker starts late on a loaded
+    # machine still gets some
+    outcomes = list(backend.imap(SleepJob(1.0, fail=(3,)), range(8)))
     assert sorted(o.index for o in outcomes) == list(range(8))
     assert [o.error for o in outcomes if not o.ok] == ["ValueError: task 3 fails"]
     by_node = collections.defaultdict(set)
@@ -179,7 +181,7 @@ def test_each_node_runs_as_many_tasks_at_once_as_its_cpus_and_memory_allow(clust
     c, _ = cluster
     # CPU-bound (1 GiB a task): the head 1 at once, the 2-CPU node 2
     backend = RayBackend(c.address, task_cpus=1, task_memory=GIB)
-    outcomes = list(backend.imap(SleepJob(0.5), range(16)))
+    outcomes = list(backend.imap(SleepJob(1.0), range(16)))  # ~6 s: long enough for a late-starting worker
     assert sorted(o.index for o in outcomes) == list(range(16)) and all(o.ok for o in outcomes)
     nodes = backend.describe()["nodes"]
     assert sorted((n["cpus"], n["memory"], n["slots"]) for n in nodes.values()) == [
