@@ -165,20 +165,23 @@ def fit_messages(policy: Policy, task: dict[str, Any], files: dict[str, str | No
     """The prompt with whole files when it fits the policy's context with room for the answer;
     else the files cut to ever fewer lines around the gold hunks (:data:`CONTEXT_LINES`), the
     first that fits (the narrowest when none does). Returns the messages and the context lines
-    kept (None: whole files). Policies that cannot count tokens or do not know their context get
-    whole files."""
+    kept (None: whole files). A policy that does not know its context gets whole files; one that
+    cannot count tokens is measured at 3 characters a token."""
     messages = build_messages(task, files)
     context = policy.max_context
     if not context:
         return messages, None
     budget = context - int(policy.max_new_tokens)
-    used = policy.count_tokens(messages)
-    if used is None or used <= budget:
+
+    def count(msgs: list[dict[str, str]]) -> int:
+        n = policy.count_tokens(msgs)  # None: the policy cannot count; 3 characters a token errs long for code
+        return n if n is not None else sum(len(m["content"]) for m in msgs) // 3
+
+    if count(messages) <= budget:
         return messages, None
     for lines in CONTEXT_LINES:
         messages = build_messages(task, files, context_lines=lines)
-        used = policy.count_tokens(messages)
-        if used is not None and used <= budget:
+        if count(messages) <= budget:
             break
     return messages, lines
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -142,7 +143,15 @@ class OpenAIPolicy(BasePolicy):
         try:
             resp = self._request("POST", f"{root}/tokenize", body, retries=0)
             count = int(resp["count"])
-        except (PolicyError, KeyError, TypeError, ValueError):
+        except PolicyError as e:
+            # vLLM refuses to tokenize a prompt longer than its context: that is an answer (too
+            # long), not a server without /tokenize.
+            m = _OVER_CONTEXT.search(str(e))
+            if m and self.max_context:
+                return max(int(m.group(1)), self.max_context + 1)
+            self._can_tokenize = False
+            return None
+        except (KeyError, TypeError, ValueError):
             self._can_tokenize = False
             return None
         self._can_tokenize = True
@@ -197,6 +206,9 @@ class OpenAIPolicy(BasePolicy):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "base_url": self.base_url, "model": self.model}
+
+
+_OVER_CONTEXT = re.compile(r"maximum context length is \d+ tokens.*?(\d+) input tokens", re.S)
 
 
 def _error_detail(e: urllib.error.HTTPError) -> str:

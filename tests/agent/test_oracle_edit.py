@@ -119,3 +119,10 @@ def test_files_too_long_for_the_context_are_cut_around_the_gold_hunks(calc):
     for roomy in (Small(100_000), Small(None)):
         messages, lines = fit_messages(roomy, task, {"m.py": text})
         assert lines is None and messages == build_messages(task, {"m.py": text})
+    # a policy that cannot count tokens is measured at 3 characters a token, not given whole files
+    class Uncounted(Small):
+        def count_tokens(self, messages):
+            return None
+
+    messages, lines = fit_messages(Uncounted(2000), task, {"m.py": text})
+    assert lines is not None and sum(len(m["content"]) for m in messages) // 3 <= 2000 - policy.max_new_tokens

@@ -67,6 +67,22 @@ def test_a_served_model_scores_like_the_same_model_in_process(vllm_server, solve
     assert "serves no model named 'nope'" in r.stderr and "solver" in r.stderr
 
 
+@pytest.mark.vllm
+@pytest.mark.model
+def test_a_prompt_longer_than_the_servers_context_counts_as_too_long(vllm_server):
+    """vLLM's /tokenize refuses a prompt over its context: the policy reports it as too long (so
+    oracle-edit can cut its files), and keeps counting other prompts."""
+    from swe_srl.policy.openai import OpenAIPolicy
+
+    policy = OpenAIPolicy(vllm_server, "solver")
+    short = [{"role": "user", "content": "hello"}]
+    n = policy.count_tokens(short)
+    assert n is not None and 0 < n < 50
+    long = [{"role": "user", "content": "word " * 6000}]  # ~6k tokens against a 4096-token server
+    assert policy.count_tokens(long) > policy.max_context == 4096
+    assert policy.count_tokens(short) == n
+
+
 def test_an_unreachable_server_is_one_clear_error(dataset, tmp_path):
     import socket
 
