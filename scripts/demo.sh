@@ -38,12 +38,12 @@ PYPI=${DEMO_PYPI:-"boltons==24.0.0 more-itertools==10.5.0"}
 SHARED_SAMPLES=${SHARED_SAMPLES:-../shared/trajectory-samples}
 if [ "$SIZE" = "small" ]; then
   # every stage once, as cheaply as it runs (the system prompt alone is ~500 tokens)
-  PROMPT_TOKENS=640; SFT_STEPS=2; SRL_STEPS=1; SCORE_SAMPLES=4; SCORE_TOKENS=128; TASKS_PER_PROJECT=1; AGENT_STEPS=2
+  PROMPT_TOKENS=640; SFT_STEPS=2; SRL_STEPS=1; SCORE_SAMPLES=4; SCORE_TOKENS=128; TASKS_PER_PROJECT=1; AGENT_STEPS=2; SERVE_CONTEXT=2048
   SFT_OPTS=(validation.every_steps=0 max_length=1024)
   SRL_OPTS=(num_generations=2 per_device_train_batch_size=2 max_completion_length=64 validation.every_steps=0)
 else
   # the comparison in the README (about 2 hours on 2 otherwise busy cores)
-  PROMPT_TOKENS=1024; SFT_STEPS=20; SRL_STEPS=10; SCORE_SAMPLES=40; SCORE_TOKENS=512; TASKS_PER_PROJECT=3; AGENT_STEPS=4
+  PROMPT_TOKENS=1024; SFT_STEPS=20; SRL_STEPS=10; SCORE_SAMPLES=40; SCORE_TOKENS=512; TASKS_PER_PROJECT=3; AGENT_STEPS=4; SERVE_CONTEXT=4096
   SFT_OPTS=(); SRL_OPTS=()
 fi
 SWE=${SWE_SRL:-.venv/bin/swe-srl}
@@ -96,8 +96,9 @@ done
 
 # vLLM OpenAI-compatible servers answer every score and agent call: first the base model with the
 # SFT and SRL adapters, then SFT-then-SRL's start model with its adapter (that adapter was trained
-# on the SFT-merged weights). 8k context: oracle-edit prompts hold whole files (agent prompts are
-# fitted to the dataset's token budget). The LoRA rank a server reserves is its adapters' own (a
+# on the SFT-merged weights). The servers' context (SERVE_CONTEXT) bounds oracle-edit prompts: their
+# files are cut around the gold hunks to fit it (vLLM's CPU prefill of 8k-token prompts took
+# minutes each); agent prompts are fitted to the dataset's token budget. The LoRA rank a server reserves is its adapters' own (a
 # larger one makes every LoRA step slower on CPU). Requests wait up to 30 min: on 2 cores a
 # 512-token answer among many can take minutes.
 SERVERS=()
@@ -114,7 +115,7 @@ print(next((k for k in LORA_RANKS if k >= r), r))' "$@")
   fi
   mkdir -p "$OUT/logs"
   VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} .venv/bin/python -m vllm.entrypoints.openai.api_server \
-    --model "$base" --served-model-name base --host 127.0.0.1 --port "$port" --max-model-len 8192 \
+    --model "$base" --served-model-name base --host 127.0.0.1 --port "$port" --max-model-len "$SERVE_CONTEXT" \
     --enforce-eager --seed 0 "${lora[@]}" >"$OUT/logs/serve-$port.log" 2>&1 &
   SERVERS+=($!)
   for _ in $(seq 1 900); do
