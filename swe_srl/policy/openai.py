@@ -128,9 +128,15 @@ class OpenAIPolicy(BasePolicy):
                 data = self._request("GET", "/models", retries=0).get("data") or []
             except PolicyError:
                 data = []
-            for m in data:
-                if isinstance(m, dict) and m.get("id") == self.model and isinstance(m.get("max_model_len"), int):
-                    self._max_context = m["max_model_len"]
+            cards = {m.get("id"): m for m in data if isinstance(m, dict)}
+            lengths = [m.get("max_model_len") for m in cards.values() if isinstance(m.get("max_model_len"), int)]
+            me = cards.get(self.model) or {}
+            parent = cards.get(me.get("parent")) or {}
+            # vLLM lists a LoRA module without its context: it is its base model's (one engine)
+            for value in (me.get("max_model_len"), parent.get("max_model_len"), min(lengths) if me and lengths else None):
+                if isinstance(value, int):
+                    self._max_context = value
+                    break
         return self._max_context
 
     def count_tokens(self, messages: list[dict[str, Any]]) -> int | None:

