@@ -128,7 +128,7 @@ print(next((k for k in LORA_RANKS if k >= r), r))' "$@")
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # together NAME "MODELS" CMD...: run one command per model at once, "{}" standing for the model's
 # name; fails when any of them failed (each one's output is kept in logs/NAME-MODEL.log)
-together() {  # together NAME "MODEL ..." CMD...
+together() {
   local name=$1 models=($2); shift 2; local t=$(date +%s) pids=() m failed=0
   for m in "${models[@]}"; do
     local cmd=("${@//\{\}/$m}")

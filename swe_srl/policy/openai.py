@@ -69,6 +69,7 @@ class OpenAIPolicy(BasePolicy):
         self._slots = threading.BoundedSemaphore(max(1, int(max_concurrency)))
         self._max_context: int | None = None
         self._probed_models = False
+        self._cards: list[dict[str, Any]] | None = None
         self._can_tokenize: bool | None = None
         self.model = model or self._first_model()
 
@@ -120,15 +121,22 @@ class OpenAIPolicy(BasePolicy):
 
     # -- context window (vLLM servers say; others return None and the agent does not shrink) --
 
+    def served_models(self) -> list[dict[str, Any]]:
+        """The server's ``/models`` cards (``id``; vLLM adds ``root``, ``parent``, ``max_model_len``),
+        asked once and remembered; PolicyError when the server does not answer."""
+        if self._cards is None:
+            data = self._request("GET", "/models", retries=0).get("data") or []
+            self._cards = [m for m in data if isinstance(m, dict)]
+        return self._cards
+
     @property
     def max_context(self) -> int | None:
         if self._max_context is None and not self._probed_models:
             self._probed_models = True
             try:
-                data = self._request("GET", "/models", retries=0).get("data") or []
+                cards = {m.get("id"): m for m in self.served_models()}
             except PolicyError:
-                data = []
-            cards = {m.get("id"): m for m in data if isinstance(m, dict)}
+                cards = {}
             lengths = [m.get("max_model_len") for m in cards.values() if isinstance(m.get("max_model_len"), int)]
             me = cards.get(self.model) or {}
             parent = cards.get(me.get("parent")) or {}

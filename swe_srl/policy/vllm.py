@@ -71,13 +71,7 @@ class VLLMPolicy(BasePolicy):
                 raise SweSrlError(f"{self.adapter_dir}: unreadable adapter_config.json") from None
             engine_args.update(enable_lora=True, max_loras=1, max_lora_rank=next((r for r in LORA_RANKS if r >= rank), rank))
             self._lora = LoRARequest("adapter", 1, str(self.adapter_dir))
-        self._engine = EngineProcesses()
-        try:
-            self.llm = LLM(**engine_args)
-        except BaseException:
-            self._engine.end()
-            raise
-        self._engine.note()
+        self.llm, self._engine = EngineProcesses.launch(lambda: LLM(**engine_args))
         self._tokenizer = self.llm.get_tokenizer()
         self._max_context = self.llm.llm_engine.model_config.max_model_len
 
@@ -160,13 +154,7 @@ class VLLMPolicy(BasePolicy):
         if llm is None:
             return
         self.llm = None  # type: ignore[assignment]
-        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-        shutdown = getattr(core, "shutdown", None)
-        try:
-            if callable(shutdown):
-                shutdown()
-        finally:
-            self._engine.end()
+        self._engine.shutdown(llm)
 
 
 class EngineProcesses:
@@ -175,13 +163,34 @@ class EngineProcesses:
     detached watcher ends them if this process dies first (SIGKILL, an OOM kill, a crash,
     even while the engine is still starting): an orphaned engine keeps its memory and cores.
 
-    Create it just before the engine (``guard = EngineProcesses()``, then ``LLM(...)``);
-    call :meth:`end` after the engine's own shutdown."""
+    Start an engine with :meth:`launch`, stop it with :meth:`shutdown`."""
 
     def __init__(self):
         self._before = _child_pids()
         self._watcher = _watch_parent()
         self._seen: dict[int, Any] = {}
+
+    @classmethod
+    def launch(cls, start: Any) -> tuple[Any, "EngineProcesses"]:
+        """``start()`` (which builds the engine, e.g. ``LLM(...)``) under a new guard: returns the
+        engine and its guard; if it raises, whatever it started is ended and the error goes on."""
+        guard = cls()
+        try:
+            engine = start()
+        except BaseException:
+            guard.end()
+            raise
+        guard.note()
+        return engine, guard
+
+    def shutdown(self, llm: Any) -> None:
+        """The engine's own shutdown (errors ignored: its processes are ended next either way), then :meth:`end`."""
+        try:
+            llm.llm_engine.engine_core.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+        finally:
+            self.end()
 
     def note(self) -> None:
         """Remember the engine's processes now (call once the engine runs): a worker whose engine

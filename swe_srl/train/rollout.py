@@ -92,13 +92,10 @@ class VLLMRollouts:
         )
         if max_model_len:
             args["max_model_len"] = int(max_model_len)
-        self._engine = EngineProcesses()  # ended by close(), or by its watcher if this process dies
-        try:
-            self.llm = LLM(**args)
+        try:  # the guard ends the engine's processes on close(), or by its watcher if this process dies
+            self.llm, self._engine = EngineProcesses.launch(lambda: LLM(**args))
         except Exception as e:  # vLLM raises many kinds; one line for the user
-            self._engine.end()
             raise SweSrlError(f"rollout.backend=vllm: the engine did not start on {self.base_model}: {' '.join(str(e).split())[:300]}") from None
-        self._engine.note()
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self._lora = None
         self._lora_step: int | None = None
@@ -195,13 +192,7 @@ class VLLMRollouts:
         """Shut the engine down, then end any of its processes still alive (no orphan keeps memory or cores)."""
         llm, self.llm = getattr(self, "llm", None), None
         if llm is not None:
-            try:
-                llm.llm_engine.engine_core.shutdown()
-            except Exception:  # noqa: BLE001 - the processes are ended below either way
-                pass
-        engine = getattr(self, "_engine", None)
-        if engine is not None:
-            engine.end()
+            self._engine.shutdown(llm)
 
 
 def _chat_ids(tokenizer, messages: list[dict[str, Any]]) -> list[int]:

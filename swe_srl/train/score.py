@@ -207,14 +207,14 @@ def _served_identity(spec: str) -> str | None:
     url, _, name = spec[len(SERVED_PREFIX):].partition("#")
     try:
         policy = OpenAIPolicy(url, name or None, max_retries=0)
-        models = policy._request("GET", "/models", retries=0).get("data") or []
+        cards = policy.served_models()
     except (PolicyError, ConfigError) as e:
         raise ConfigError(f"--model {spec}: the server does not answer ({e})") from None
-    for m in models:
-        if isinstance(m, dict) and m.get("id") == policy.model:
+    for m in cards:
+        if m.get("id") == policy.model:
             return str(m.get("root") or m.get("id"))
     raise ConfigError(f"--model {spec}: the server serves no model named {policy.model!r} "
-                      f"(it serves: {', '.join(str(m.get('id')) for m in models if isinstance(m, dict)) or 'none'})")
+                      f"(it serves: {', '.join(str(m.get('id')) for m in cards) or 'none'})")
 
 
 def score_inputs(*, model: str | Path, adapter: str | Path | None, dataset: str | Path, split: str,
