@@ -14,11 +14,11 @@
 #    from the SFT adapter (SFT then SRL). SRL's rollouts and every greedy answer come from a
 #    vLLM engine serving the current adapter (rollout.backend: vllm).
 # 4. Tasks are synthesized from pinned PyPI sdists (boltons, more-itertools).
-# 5. Two vLLM OpenAI-compatible servers, one after the other (two at once share 2 cores badly),
-#    serve the models (LoRA adapters as served models; one engine start per server instead of
-#    one per command): each model is scored on the held-out steps (greedy, `swe-srl score`),
-#    then runs as an agent and in oracle-edit mode; the models of a server run at once (the
-#    server batches their requests). The recorded experts are replayed.
+# 5. One vLLM OpenAI-compatible server per model, one after the other (two at once share 2
+#    cores badly), each serving the model's merged weights (`swe-srl model merge`): while it
+#    runs, the model is scored on the held-out steps (greedy, `swe-srl score`) and runs as an
+#    agent and in oracle-edit mode, all at once (the server batches their requests). The
+#    recorded experts are replayed.
 # 6. Everything is graded by the harness (real tests in Docker sandboxes) and one HTML report
 #    gathers it (swe-srl report).
 # DEMO_SIZE=small (CI) shrinks steps, samples and task counts; every stage still runs.
@@ -42,7 +42,7 @@ if [ "$SIZE" = "small" ]; then
   SFT_OPTS=(validation.every_steps=0 max_length=1024)
   SRL_OPTS=(num_generations=2 per_device_train_batch_size=2 max_completion_length=64 validation.every_steps=0)
 else
-  # the comparison in the README (about 2 hours on 2 otherwise busy cores)
+  # the comparison in the README (see there for its wall time on 2 cores)
   PROMPT_TOKENS=1024; SFT_STEPS=20; SRL_STEPS=10; SCORE_SAMPLES=40; SCORE_TOKENS=512; TASKS_PER_PROJECT=3; AGENT_STEPS=4; SERVE_CONTEXT=4096
   SFT_OPTS=(); SRL_OPTS=()
 fi
@@ -84,9 +84,7 @@ train sft "$SFT_CONFIG" "$MODEL" sft "$SFT_STEPS" "${SFT_OPTS[@]}"
 train srl "$SRL_CONFIG" "$MODEL" srl "$SRL_STEPS" "${SRL_OPTS[@]}"
 train sft-srl "$SRL_CONFIG" "$OUT/train/sft/adapter" srl "$SRL_STEPS" "${SRL_OPTS[@]}"
 
-# The models compared: name -> model folder (an adapter folder names its base).
-declare -A MODELS=([base]="$MODEL" [sft]="$OUT/train/sft/adapter" [srl]="$OUT/train/srl/adapter"
-                   [sft-srl]="$OUT/train/sft-srl/adapter")
+# The models compared, in this order everywhere
 ORDER=(base sft srl sft-srl)
 
 stage "5/7 tasks from real PyPI projects -> $OUT/tasks.jsonl"
@@ -94,83 +92,76 @@ for req in $PYPI; do
   timed tasks $SWE tasks synthesize --pypi "$req" --max "$TASKS_PER_PROJECT" --seed 0 --out "$OUT/tasks.jsonl"
 done
 
-# vLLM OpenAI-compatible servers answer every score and agent call: first the base model with the
-# SFT and SRL adapters, then SFT-then-SRL's start model with its adapter (that adapter was trained
-# on the SFT-merged weights). The servers' context (SERVE_CONTEXT) bounds oracle-edit prompts: their
+# Each model is served on its own by a vLLM OpenAI-compatible server, one after the other (two
+# servers at once share one core on 2 cores: each pins its worker to core 0): the base model
+# itself, each adapter merged into the weights it was trained on (`swe-srl model merge`: vLLM's
+# CPU build serves merged weights ~2.6x faster than base + LoRA adapter). While a model is
+# served, its held-out score, its agent runs and its oracle-edit runs go at once (the server
+# batches their requests). The server's context (SERVE_CONTEXT) bounds oracle-edit prompts: their
 # files are cut around the gold hunks to fit it (vLLM's CPU prefill of 8k-token prompts took
-# minutes each); agent prompts are fitted to the dataset's token budget. The LoRA rank a server reserves is its adapters' own (a
-# larger one makes every LoRA step slower on CPU). Requests wait up to 30 min: on 2 cores a
-# 512-token answer among many can take minutes.
-SERVERS=()
-trap 'for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-serve() {  # serve PORT BASE_MODEL [NAME=ADAPTER ...]: start a server, wait until it answers
-  local port=$1 base=$2; shift 2
-  local lora=()
-  if [ $# -gt 0 ]; then
-    local rank
-    rank=$(.venv/bin/python -c 'import json, sys; from swe_srl.policy.vllm import LORA_RANKS
-r = max(json.load(open(a.split("=", 1)[1] + "/adapter_config.json"))["r"] for a in sys.argv[1:])
-print(next((k for k in LORA_RANKS if k >= r), r))' "$@")
-    lora=(--enable-lora --max-loras $# --max-lora-rank "$rank" --lora-modules "$@")
-  fi
-  mkdir -p "$OUT/logs"
-  VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} .venv/bin/python -m vllm.entrypoints.openai.api_server \
-    --model "$base" --served-model-name base --host 127.0.0.1 --port "$port" --max-model-len "$SERVE_CONTEXT" \
-    --enforce-eager --seed 0 "${lora[@]}" >"$OUT/logs/serve-$port.log" 2>&1 &
-  SERVERS+=($!)
+# minutes each); agent prompts are fitted to the dataset's token budget. Requests wait up to
+# 30 min: on 2 cores a 512-token answer among many can take minutes.
+declare -A SERVED=([base]="$MODEL")
+for name in sft srl sft-srl; do
+  timed merge $SWE model merge "$OUT/train/$name/adapter" --out "$OUT/merged/$name"
+  SERVED[$name]="$OUT/merged/$name"
+done
+SERVER=""
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true' EXIT
+serve() {  # serve PORT MODEL NAME: start a server, wait until it answers
+  local port=$1 model=$2 name=$3
+  VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-4} .venv/bin/python -m vllm.entrypoints.openai.api_server \
+    --model "$model" --served-model-name "$name" --host 127.0.0.1 --port "$port" --max-model-len "$SERVE_CONTEXT" \
+    --enforce-eager --seed 0 >"$OUT/logs/serve-$name.log" 2>&1 &
+  SERVER=$!
   for _ in $(seq 1 900); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
-    kill -0 "${SERVERS[-1]}" 2>/dev/null || { tail -20 "$OUT/logs/serve-$port.log" >&2; return 1; }
+    kill -0 "$SERVER" 2>/dev/null || { tail -20 "$OUT/logs/serve-$name.log" >&2; return 1; }
     sleep 1
   done
   echo "vLLM server on port $port did not start" >&2; return 1
 }
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# together NAME "MODELS" CMD...: run one command per model at once, "{}" standing for the model's
-# name; fails when any of them failed (each one's output is kept in logs/NAME-MODEL.log)
-together() {
-  local name=$1 models=($2); shift 2; local t=$(date +%s) pids=() m failed=0
-  for m in "${models[@]}"; do
-    local cmd=("${@//\{\}/$m}")
-    "${cmd[@]}" >"$OUT/logs/$name-$m.log" 2>&1 &
-    pids+=($!)
+# spawn LOG CMD...: run CMD in the background, its output in LOG; wait_all: wait for every spawned
+# command, fail when any failed (showing the end of its log), then show the end of every log
+JOBS=(); JOB_LOGS=()
+spawn() { local log=$1; shift; "$@" >"$log" 2>&1 & JOBS+=($!); JOB_LOGS+=("$log"); }
+wait_all() {
+  local i failed=0
+  for i in "${!JOBS[@]}"; do
+    wait "${JOBS[$i]}" || { failed=1; echo "failed (${JOB_LOGS[$i]}):" >&2; tail -15 "${JOB_LOGS[$i]}" >&2; }
   done
-  for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then failed=1; echo "$name ${models[$i]} failed:" >&2; tail -15 "$OUT/logs/$name-${models[$i]}.log" >&2; fi
-  done
-  for m in "${models[@]}"; do tail -n 20 "$OUT/logs/$name-$m.log"; done
-  STAGE_S[$name]=$(( ${STAGE_S[$name]:-0} + $(date +%s) - t ))
-  return $failed
+  for i in "${!JOB_LOGS[@]}"; do tail -n 14 "${JOB_LOGS[$i]}"; done
+  JOBS=(); JOB_LOGS=(); return $failed
 }
 
-declare -A ENDPOINT
 mkdir -p "$OUT/logs" "$OUT/scores"
-score_one() {  # score_one NAME: skipped when its score file exists
+score_one() {  # score_one NAME ENDPOINT: skipped when its score file exists
   [ -f "$OUT/scores/$1.json" ] && { echo "scores/$1: done"; return 0; }
-  $SWE score --model "openai:${ENDPOINT[$1]}" --dataset "$OUT/data/srl" --split validation \
+  $SWE score --model "openai:$2" --dataset "$OUT/data/srl" --split validation \
     --max-samples "$SCORE_SAMPLES" --max-new-tokens "$SCORE_TOKENS" --label "$1" --out "$OUT/scores/$1.json"
 }
-agent_run() {  # agent_run NAME MODE
-  local name=$1 mode=$2 dir=agent suffix=""
+agent_run() {  # agent_run NAME ENDPOINT MODE
+  local name=$1 endpoint=$2 mode=$3 dir=agent suffix=""
   [ "$mode" = oracle-edit ] && { dir=oracle; suffix=-oracle; }
-  $SWE run --tasks "$OUT/tasks.jsonl" --policy "openai:${ENDPOINT[$name]}" --out "$OUT/$dir/$name" --mode "$mode" \
-    --max-steps "$AGENT_STEPS" --workers 2 --model-name "$MODEL_NAME-$name$suffix" --prompt-from "$OUT/data/srl" \
+  $SWE run --tasks "$OUT/tasks.jsonl" --policy "openai:$endpoint" --out "$OUT/$dir/$name" --mode "$mode" \
+    --max-steps "$AGENT_STEPS" --workers 3 --model-name "$MODEL_NAME-$name$suffix" --prompt-from "$OUT/data/srl" \
     --policy-opt max_tokens="$SCORE_TOKENS" --policy-opt temperature=0 --policy-opt timeout=1800
 }
-# with_server "MODELS" BASE_MODEL [NAME=ADAPTER ...]: serve, score, agent and oracle-edit runs, stop
-with_server() {
-  local models=$1; shift
-  local port; port=$(free_port)
-  timed serve serve "$port" "$@"
-  for m in $models; do ENDPOINT[$m]="http://127.0.0.1:$port/v1#$m"; done
-  together score "$models" score_one {}
-  together agents "$models" agent_run {} agent
-  together oracle "$models" agent_run {} oracle-edit
-  kill "${SERVERS[-1]}" 2>/dev/null || true; wait "${SERVERS[-1]}" 2>/dev/null || true
+with_server() {  # with_server NAME: serve the model, score it, run it as an agent and in oracle-edit mode, stop
+  local name=$1 port t; port=$(free_port)
+  timed serve serve "$port" "${SERVED[$name]}" "$name"
+  local endpoint="http://127.0.0.1:$port/v1#$name"
+  t=$(date +%s)
+  spawn "$OUT/logs/score-$name.log" score_one "$name" "$endpoint"
+  spawn "$OUT/logs/agents-$name.log" agent_run "$name" "$endpoint" agent
+  spawn "$OUT/logs/oracle-$name.log" agent_run "$name" "$endpoint" oracle-edit
+  wait_all
+  STAGE_S["served $name"]=$(( $(date +%s) - t ))
+  kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=""
 }
-stage "6/7 every model served: held-out step scores (greedy) -> $OUT/scores, agent and oracle-edit runs; expert replay"
-with_server "base sft srl" "$MODEL" sft="$OUT/train/sft/adapter" srl="$OUT/train/srl/adapter"
-with_server "sft-srl" "$OUT/train/sft-srl/start_model" sft-srl="$OUT/train/sft-srl/adapter"
+stage "6/7 every model served in turn: held-out step scores (greedy) -> $OUT/scores, agent and oracle-edit runs; expert replay"
+for name in "${ORDER[@]}"; do with_server "$name"; done
 timed agents $SWE run --tasks "$OUT/tasks.jsonl" --policy "replay:trajectories/examples/pypi-expert.jsonl" \
   --out "$OUT/agent/expert-replay" --workers 2 --model-name expert-replay
 

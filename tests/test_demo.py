@@ -51,6 +51,15 @@ def test_demo_small_runs_every_stage_and_its_outputs_hold_up(tmp_path):
         score = json.loads((out / "scores" / f"{name}.json").read_text())
         assert score["samples"] == 4 and 0.0 <= score["format_valid_rate"] <= 1.0
         assert 0.0 <= score["mean_similarity"] <= 1.0
+    # each trained model was served as its adapter merged into the weights it was trained on
+    for name in ("sft", "srl", "sft-srl"):
+        record = json.loads((out / "merged" / name / "swe_srl_merge.json").read_text())
+        assert record["adapter"] == str((out / "train" / name / "adapter").resolve())
+        start = out / "train" / "sft-srl" / "start_model" if name == "sft-srl" else None
+        if start is not None:
+            assert record["base"] == str(start.resolve())
+        score = json.loads((out / "scores" / f"{name}.json").read_text())
+        assert score["inputs"]["fingerprints"]["served"].endswith(f"merged/{name}"), score["inputs"]
     comparison = json.loads((out / "comparison.json").read_text())
     assert [r["model"] for r in comparison["rows"]] == ["base", "sft", "srl", "sft-srl"]
     assert "| SFT then SRL |" in (out / "comparison.md").read_text()

