@@ -51,6 +51,21 @@ def build_dataset(model: Path, work: Path) -> Path:
     return work / "srl"
 
 
+def resolve_model(arg: str | None) -> Path:
+    """``--model``, or SmolLM2-135M-Instruct in the user cache (imported from its package when missing)."""
+    from swe_srl.models.cache import DEFAULT_SOURCE, default_model_dir
+
+    model = Path(arg) if arg else default_model_dir()
+    if not (model / "config.json").is_file():
+        if arg:
+            sys.exit(f"{model}: no config.json")
+        from swe_srl.models.gguf_import import import_gguf
+
+        print(f"importing {DEFAULT_SOURCE} into {model}", flush=True)
+        import_gguf(DEFAULT_SOURCE, model)
+    return model
+
+
 def measure(policy, conversations, **kwargs) -> dict:
     policy.generate_batch(conversations[:1], max_tokens=8, **kwargs)  # warm-up
     t = time.perf_counter()
@@ -77,18 +92,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from swe_srl.io import write_json
-    from swe_srl.models.cache import DEFAULT_SOURCE, default_model_dir
     from swe_srl.policy.base import SamplingConfig
     from swe_srl.train.score import load_score_rows
 
-    model = Path(args.model) if args.model else default_model_dir()
-    if not (model / "config.json").is_file():
-        if args.model:
-            sys.exit(f"{model}: no config.json")
-        from swe_srl.models.gguf_import import import_gguf
-
-        print(f"importing {DEFAULT_SOURCE} into {model}", flush=True)
-        import_gguf(DEFAULT_SOURCE, model)
+    model = resolve_model(args.model)
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as tmp:
         dataset = Path(args.dataset) if args.dataset else build_dataset(model, Path(tmp))
         rows = load_score_rows(dataset, "validation", args.prompts)
