@@ -109,10 +109,13 @@ done
 SERVER=""
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true' EXIT
 serve() {  # serve PORT MODEL NAME: start a server, wait until it answers
-  local port=$1 model=$2 name=$3
+  local port=$1 model=$2 name=$3 dtype
+  # float32 on CPU, as the project's own engines (engine_dtype): vLLM's CPU build would downcast
+  # to bfloat16, which wipes out most of a short LoRA fine-tune merged into the weights
+  dtype=$(.venv/bin/python -c 'import sys; from swe_srl.policy.vllm import engine_dtype; print(engine_dtype("auto", sys.argv[1]))' "$model")
   VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-4} .venv/bin/python -m vllm.entrypoints.openai.api_server \
     --model "$model" --served-model-name "$name" --host 127.0.0.1 --port "$port" --max-model-len "$SERVE_CONTEXT" \
-    --enforce-eager --seed 0 >"$OUT/logs/serve-$name.log" 2>&1 &
+    --dtype "$dtype" --enforce-eager --seed 0 >"$OUT/logs/serve-$name.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 900); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0

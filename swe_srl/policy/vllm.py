@@ -23,6 +23,40 @@ from swe_srl.policy.base import BasePolicy, Completion, SamplingConfig, check_me
 LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
+def engine_dtype(dtype: str, model_dir: str | Path) -> str:
+    """The dtype a vLLM engine computes in: ``dtype`` itself, except that ``auto``
+    keeps a float32 checkpoint in float32 on CPU (vLLM's CPU build would
+    downcast it to bfloat16).
+
+    Why: a short LoRA fine-tune moves the weights by about 0.15% of their norm
+    (SmolLM2-135M after 20 SFT steps), below bfloat16's resolution, so a model
+    with an adapter merged in (``start_model/`` of SFT then SRL, ``swe-srl
+    model merge``) loses most of what it learned when downcast: the
+    error of the merged delta was 109% of the delta itself, and greedy answers
+    of the merged SFT model were format-valid on 9 of 16 held-out prompts in
+    bfloat16, 12 in float32 (as with the adapter served on its base). On this
+    CPU float32 generation is as fast as bfloat16 (90 against 92 tokens/s), and
+    the trainer computes in float32 too, so rollouts come from the policy being
+    trained. GPUs keep vLLM's choice.
+    """
+    if dtype != "auto":
+        return dtype
+    try:
+        from vllm.platforms import current_platform
+
+        on_cpu = current_platform.is_cpu()
+    except Exception:  # noqa: BLE001 - an unknown platform: leave the choice to vLLM
+        return dtype
+    if not on_cpu:
+        return dtype
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return dtype
+    stored = config.get("dtype") or config.get("torch_dtype")
+    return "float32" if stored in ("float32", None) else dtype
+
+
 class VLLMPolicy(BasePolicy):
     name = "vllm"
 
@@ -54,7 +88,7 @@ class VLLMPolicy(BasePolicy):
         self.adapter_dir = Path(adapter) if adapter else found_adapter
         engine_args: dict[str, Any] = dict(
             model=str(base_dir),
-            dtype=dtype,
+            dtype=engine_dtype(dtype, base_dir),
             gpu_memory_utilization=gpu_memory_utilization,
             enforce_eager=enforce_eager,
             seed=engine_seed,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from swe_srl.errors import ConfigError, SweSrlError
-from swe_srl.policy.vllm import LORA_RANKS, EngineProcesses
+from swe_srl.policy.vllm import LORA_RANKS, EngineProcesses, engine_dtype
 
 __all__ = ["VLLMRollouts", "group_runs", "LORA_RANKS"]
 
@@ -87,7 +87,7 @@ class VLLMRollouts:
         if rank is None:
             raise ConfigError(f"lora.r={lora_rank}: vLLM serves LoRA ranks up to {LORA_RANKS[-1]}")
         args: dict[str, Any] = dict(
-            model=self.base_model, dtype=dtype, seed=self.seed, enforce_eager=True,
+            model=self.base_model, dtype=engine_dtype(dtype, self.base_model), seed=self.seed, enforce_eager=True,
             gpu_memory_utilization=gpu_memory_utilization, enable_lora=True, max_loras=1, max_lora_rank=rank,
         )
         if max_model_len:

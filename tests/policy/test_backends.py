@@ -11,6 +11,7 @@ through every backend in a real Docker sandbox.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -192,3 +193,27 @@ def test_oracle_edit_mode_through_the_cli_resolves_via_eval(vllm_server, calc_ta
     import json
 
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["resolved_ids"] == [calc_task["instance_id"]]
+
+
+def test_the_vllm_engine_keeps_a_float32_checkpoint_in_float32_on_cpu(backend):
+    """vLLM's CPU build downcasts float32 checkpoints to bfloat16, which wipes out most of a short
+    LoRA fine-tune merged into the weights; the project's engines keep float32 (engine_dtype)."""
+    kind, fresh = backend
+    if kind != "vllm-lora":
+        pytest.skip("the in-process vLLM engine only")
+    import torch
+
+    assert fresh().llm.llm_engine.model_config.dtype == torch.float32
+
+
+@pytest.mark.vllm
+def test_engine_dtype(vllm_available, tmp_path):
+    from swe_srl.policy.vllm import engine_dtype
+
+    for stored, expected in (("float32", "float32"), ("bfloat16", "auto"), ("float16", "auto")):
+        folder = tmp_path / stored
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"dtype": stored}))
+        assert engine_dtype("auto", folder) == expected, stored
+        assert engine_dtype("bfloat16", folder) == "bfloat16"  # an explicit choice stands
+    assert engine_dtype("auto", tmp_path / "missing") == "auto"
