@@ -95,7 +95,7 @@ done
 # Each model is served on its own by a vLLM OpenAI-compatible server, one after the other (two
 # servers at once share one core on 2 cores: each pins its worker to core 0): the base model
 # itself, each adapter merged into the weights it was trained on (`swe-srl model merge`: vLLM's
-# CPU build serves merged weights ~2.6x faster than base + LoRA adapter). While a model is
+# CPU build serves merged weights 2.4x faster than base + LoRA adapter: scripts/bench/serve_lora.py). While a model is
 # served, its held-out score, its agent runs and its oracle-edit runs go at once (the server
 # batches their requests). The server's context (SERVE_CONTEXT) bounds oracle-edit prompts: their
 # files are cut around the gold hunks to fit it (vLLM's CPU prefill of 8k-token prompts took

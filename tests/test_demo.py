@@ -55,9 +55,8 @@ def test_demo_small_runs_every_stage_and_its_outputs_hold_up(tmp_path):
     for name in ("sft", "srl", "sft-srl"):
         record = json.loads((out / "merged" / name / "swe_srl_merge.json").read_text())
         assert record["adapter"] == str((out / "train" / name / "adapter").resolve())
-        start = out / "train" / "sft-srl" / "start_model" if name == "sft-srl" else None
-        if start is not None:
-            assert record["base"] == str(start.resolve())
+        if name == "sft-srl":
+            assert record["base"] == str((out / "train" / "sft-srl" / "start_model").resolve())
         score = json.loads((out / "scores" / f"{name}.json").read_text())
         assert score["inputs"]["fingerprints"]["served"].endswith(f"merged/{name}"), score["inputs"]
     comparison = json.loads((out / "comparison.json").read_text())

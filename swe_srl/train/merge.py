@@ -2,13 +2,11 @@
 
 Used where a full model is the better thing to hand on: the start of training
 from an adapter (``output_dir/start_model``, the new adapter's base), and
-serving (``swe-srl model merge``): vLLM's CPU build answered 16 held-out SRL
-prompts 3.7x faster from the merged SFT model of the demo than from its base
-with the adapter as a LoRA request (13.0 against 48.1 s, the same answers, in
-float32), and a merged model needs no ``--enable-lora`` settings. Serve it in
-float32 (what :func:`swe_srl.policy.vllm.engine_dtype` picks on CPU): a short
-fine-tune's delta is below bfloat16's resolution, and a bfloat16 copy of the
-merged weights loses most of it.
+serving (``swe-srl model merge``): vLLM's CPU build generates faster from
+merged weights than from the base with the adapter as a LoRA request
+(``scripts/bench/serve_lora.py``), and a merged model needs no
+``--enable-lora`` settings. Serve it in float32 on CPU, as
+:func:`swe_srl.policy.vllm.engine_dtype` explains.
 
 The folder holds the weights, the tokenizer (the adapter's own when it has
 one, else the base's) with its chat template, and :data:`MERGE_RECORD`
