@@ -69,6 +69,7 @@ class OpenAIPolicy(BasePolicy):
         self._slots = threading.BoundedSemaphore(max(1, int(max_concurrency)))
         self._max_context: int | None = None
         self._probed_models = False
+        self._probe_lock = threading.Lock()  # agent workers share one policy: probe the context once, all wait for it
         self._cards: list[dict[str, Any]] | None = None
         self._can_tokenize: bool | None = None
         self.model = model or self._first_model()
@@ -131,21 +132,25 @@ class OpenAIPolicy(BasePolicy):
 
     @property
     def max_context(self) -> int | None:
-        if self._max_context is None and not self._probed_models:
-            self._probed_models = True
-            try:
-                cards = {m.get("id"): m for m in self.served_models()}
-            except PolicyError:
-                cards = {}
-            lengths = [m.get("max_model_len") for m in cards.values() if isinstance(m.get("max_model_len"), int)]
-            me = cards.get(self.model) or {}
-            parent = cards.get(me.get("parent")) or {}
-            # vLLM lists a LoRA module without its context: it is its base model's (one engine)
-            for value in (me.get("max_model_len"), parent.get("max_model_len"), min(lengths) if me and lengths else None):
-                if isinstance(value, int):
-                    self._max_context = value
-                    break
+        with self._probe_lock:
+            if self._max_context is None and not self._probed_models:
+                self._probe_context()
         return self._max_context
+
+    def _probe_context(self) -> None:
+        self._probed_models = True
+        try:
+            cards = {m.get("id"): m for m in self.served_models()}
+        except PolicyError:
+            cards = {}
+        lengths = [m.get("max_model_len") for m in cards.values() if isinstance(m.get("max_model_len"), int)]
+        me = cards.get(self.model) or {}
+        parent = cards.get(me.get("parent")) or {}
+        # vLLM lists a LoRA module without its context: it is its base model's (one engine)
+        for value in (me.get("max_model_len"), parent.get("max_model_len"), min(lengths) if me and lengths else None):
+            if isinstance(value, int):
+                self._max_context = value
+                break
 
     def count_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         """Prompt tokens from vLLM's ``/tokenize`` endpoint; None when the server has none."""

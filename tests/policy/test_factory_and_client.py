@@ -49,7 +49,7 @@ class Flaky:
 
     def __init__(self, fail=0, status=503, delay=0.0):
         self.fail, self.status, self.delay = fail, status, delay
-        self.requests, self.active, self.peak = 0, 0, 0
+        self.requests, self.active, self.peak, self.model_requests = 0, 0, 0, 0
         self.lock = threading.Lock()
         self.bodies = []
         outer = self
@@ -57,6 +57,17 @@ class Flaky:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *a):
                 pass
+
+            def do_GET(self):  # /v1/models, as vLLM answers it (with the context length)
+                with outer.lock:
+                    outer.model_requests += 1
+                time.sleep(outer.delay)
+                data = json.dumps({"data": [{"id": "m", "max_model_len": 4096}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -143,3 +154,18 @@ def test_timeouts_and_the_concurrency_cap(flaky):
     for t in threads:
         t.join()
     assert server.requests == 6 and server.peak == 2
+
+
+def test_workers_sharing_a_policy_all_see_its_context(flaky):
+    """Agent workers share one policy: a worker asking for the context while another is still
+    probing the server must wait for the answer, not take "unknown" and send whole files
+    (the demo's oracle-edit runs were refused as over the context this way)."""
+    server = flaky(delay=0.3)
+    policy = load_policy(f"openai:{server.url}#m")
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(policy.max_context)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [4096] * 4 and server.model_requests == 1
