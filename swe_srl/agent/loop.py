@@ -36,7 +36,7 @@ from swe_srl.data.prompts import PromptConfig, fit_prompt
 from swe_srl.errors import FormatError
 from swe_srl.policy.base import PolicyError
 from swe_srl.protocols import CommandOutput, Completion, Policy, Sandbox
-from swe_srl.rewards.format import parse_response
+from swe_srl.rewards.format import TOOLS, parse_response
 from swe_srl.sandbox import SandboxError
 from swe_srl.text import truncate_middle
 from swe_srl.trajectories.models import Action, Step, Trajectory
@@ -252,7 +252,7 @@ class Agent:
             raise FormatError(f"response is {type(text).__name__}, not text")
         if len(text) > self.config.max_response_chars:
             raise FormatError(f"response of {len(text)} characters exceeds {self.config.max_response_chars}")
-        parsed = parse_response(text)
+        parsed = parse_response(text, TOOLS)
         return self._cap_thought(parsed.thought), parsed.action
 
     def execute(self, action: Action) -> CommandOutput:

@@ -12,7 +12,10 @@ Tolerated slips: whitespace anywhere around the tags, spaces around ``=`` in
 ``</parameter>`` / ``</function>`` at the very end of the text (generation cut
 at the stop sequence). Not tolerated: a missing ``<think>`` or ``</think>``,
 text other than whitespace outside the think block and the call, zero or
-several calls.
+several calls, and (when the caller names the tools on offer) a call to any
+other tool: as in SWE-agent, an unknown function is a format error, not an
+action (an invented ``<function=think>`` must not earn similarity for the
+``<function=...><parameter=...>`` boilerplate it shares with the expert's call).
 
 >>> r = parse_response("<think>list files</think>\\n<function=bash>\\n<parameter=command>ls -la</parameter>\\n</function>")
 >>> r.thought, r.action.tool, r.action.args
@@ -27,13 +30,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Collection
 
 from swe_srl.errors import FormatError
 from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action
 from swe_srl.trajectories.render import find_function_calls
 
-__all__ = ["ParsedResponse", "parse_response", "is_degenerate", "THINK_OPEN", "THINK_CLOSE"]
+__all__ = ["ParsedResponse", "parse_response", "is_degenerate", "THINK_OPEN", "THINK_CLOSE", "TOOLS"]
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -41,6 +45,9 @@ THINK_CLOSE = "</think>"
 _THINK_OPEN_RE = re.compile(r"\A\s*<think\s*>", re.I)
 _THINK_CLOSE_RE = re.compile(r"</think\s*>", re.I)
 _FUNC_OPEN_RE = re.compile(r"<function\s*=", re.I)
+
+TOOLS = ("bash", "str_replace_editor", "submit")
+"""The tools the system prompt offers, by canonical name (aliases such as ``execute_bash`` map onto them)."""
 
 EDITOR_KEYS = ("command", "path", "file_text", "old_str", "new_str", "insert_line", "view_range")
 
@@ -80,8 +87,9 @@ def _canonical_action(name: str, params: dict[str, str], raw: str) -> Action:
     return Action(name, dict(params), raw)
 
 
-def parse_response(text: str) -> ParsedResponse:
-    """Parse ``<think>THOUGHT</think>`` followed by exactly one function call.
+def parse_response(text: str, tools: Collection[str] | None = None) -> ParsedResponse:
+    """Parse ``<think>THOUGHT</think>`` followed by exactly one function call;
+    with ``tools``, a call whose canonical tool is not among them is malformed.
 
     Raises :class:`FormatError` (a one-line reason) otherwise.
 
@@ -92,6 +100,10 @@ def parse_response(text: str) -> ParsedResponse:
     Traceback (most recent call last):
     ...
     swe_srl.errors.FormatError: response does not start with <think>
+    >>> parse_response("<think>t</think><function=think><parameter=command>x</parameter></function>", TOOLS)
+    Traceback (most recent call last):
+    ...
+    swe_srl.errors.FormatError: unknown tool 'think' (the tools are bash, str_replace_editor, submit)
     """
     if not isinstance(text, str):
         raise FormatError(f"response is {type(text).__name__}, not text")
@@ -117,7 +129,10 @@ def parse_response(text: str) -> ParsedResponse:
     if not name or _FUNC_OPEN_RE.search(name):
         raise FormatError("function call without a name")
     raw = rest[start:end].strip()
-    return ParsedResponse(thought=thought.strip(), action=_canonical_action(name, params, raw))
+    action = _canonical_action(name, params, raw)
+    if tools is not None and action.tool not in tools:
+        raise FormatError(f"unknown tool {name[:60]!r} (the tools are {', '.join(tools)})")
+    return ParsedResponse(thought=thought.strip(), action=action)
 
 
 def is_degenerate(action: Action) -> bool:

@@ -3,7 +3,9 @@
 ``srl_reward(completions, expert_action, **kwargs) -> list[float]``:
 
 * ``-1.0`` when a completion is not ``<think>...</think>`` followed by exactly
-  one parsable function call (:func:`swe_srl.rewards.format.parse_response`);
+  one parsable function call (:func:`swe_srl.rewards.format.parse_response`),
+  or calls a tool that is neither one the prompt offers
+  (:data:`~swe_srl.rewards.format.TOOLS`) nor the expert's own;
 * otherwise the similarity (:mod:`swe_srl.rewards.similarity`, difflib's ratio
   by default) between the *canonical rendering* of the parsed action and
   ``expert_action`` (itself a canonical rendering, as ``swe-srl dataset``
@@ -29,10 +31,11 @@ datasets) or ``[{"role": "assistant", "content": ...}]`` lists
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Sequence
 
 from swe_srl.errors import FormatError
-from swe_srl.rewards.format import is_degenerate, parse_response
+from swe_srl.rewards.format import TOOLS, is_degenerate, parse_response
 from swe_srl.rewards.similarity import SimilarityFn, batch_similarity, get_similarity
 
 __all__ = ["srl_reward", "make_srl_reward", "score_response", "completion_text", "FORMAT_FAILURE_REWARD", "DEGENERATE_REWARD"]
@@ -40,6 +43,7 @@ __all__ = ["srl_reward", "make_srl_reward", "score_response", "completion_text",
 FORMAT_FAILURE_REWARD = -1.0
 DEGENERATE_REWARD = 0.0
 COMPARE_MODES = ("canonical", "raw")
+_EXPERT_TOOL_RE = re.compile(r"<function\s*=\s*([^>\s]+)\s*>")
 
 
 def completion_text(completion: Any) -> str:
@@ -72,7 +76,7 @@ def _content(content: Any) -> str:
 def _action_string(text: str, compare: str, expert: str) -> tuple[str | None, float | None]:
     """(string to compare with the expert, or None; fixed reward, or None) for one response."""
     try:
-        parsed = parse_response(text)
+        parsed = parse_response(text, (*TOOLS, *_EXPERT_TOOL_RE.findall(expert)[:1]))
     except FormatError:
         return None, FORMAT_FAILURE_REWARD
     rendered = parsed.action.render()

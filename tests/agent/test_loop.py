@@ -40,7 +40,8 @@ def test_scripted_fix_submits_the_gold_patch_with_training_prompts(calc, calc_ta
 
 def test_format_errors_are_observations_and_capped(calc, calc_task, sandbox):
     bad = "I will just edit the file."
-    policy = calc.Scripted([bad, calc.call("bash", command="echo hi"), bad, bad, bad, bad])
+    invented = calc.call("think", command="to_snake")  # an unknown tool is a format error, as in SWE-agent
+    policy = calc.Scripted([bad, calc.call("bash", command="echo hi"), invented, bad, bad, bad])
     result = Agent(policy, sandbox, calc_task, AgentConfig(max_format_errors=3)).run()
     assert result.exit_reason == "format_error_limit"
     assert result.format_errors == 4 and result.steps == 1
@@ -51,7 +52,8 @@ def test_format_errors_are_observations_and_capped(calc, calc_task, sandbox):
     assert "does not start with <think>" not in policy.prompts[2][1]["content"]
     assert [s.action.tool for s in result.trajectory.steps] == ["bash"]
     reasons = [e["reason"] for e in result.trajectory.meta["format_errors"]]
-    assert reasons == ["response does not start with <think>"] * 4
+    assert reasons == ["response does not start with <think>", "unknown tool 'think' (the tools are bash, str_replace_editor, submit)",
+                       *["response does not start with <think>"] * 2]
     assert result.patch == ""
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from swe_srl.errors import FormatError
 from swe_srl.rewards import similarity as sim
-from swe_srl.rewards.format import is_degenerate, parse_response
+from swe_srl.rewards.format import TOOLS, is_degenerate, parse_response
 from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD, make_srl_reward, srl_reward
 from swe_srl.trajectories.models import Action
 from swe_srl.trajectories.render import find_function_calls, render_action
@@ -179,6 +179,27 @@ def test_degenerate_actions_never_beat_a_real_attempt():
     assert is_degenerate(Action("bash", {"command": ""})) and not is_degenerate(Action("submit", {}))
     # ...but when the expert itself sent an empty command (SWE-agent: "view more logs"), copying it is perfect
     assert srl_reward([empty], [render_action("bash", {"command": "   "})]) == [1.0]
+
+
+def test_a_tool_neither_offered_nor_the_experts_is_a_format_failure():
+    """The reward hack the demo's SFT-then-SRL model found: an invented ``<function=think>``
+    shares the call boilerplate with every expert action (difflib gave it 0.689 against a bash
+    ``find``). Like SWE-agent, an unknown function is a format error."""
+    expert = render_action("bash", {"command": 'find /testbed -type f -name "*.py" | grep -i alias'})
+    hack = "<think>your reasoning</think>\n<function=think>\n<parameter=command>to_snake</parameter>\n</function>"
+    assert ref(render_action("think", {"command": "to_snake"}), expert) > 0.6  # why the rule is needed
+    assert srl_reward([hack], [expert]) == [FORMAT_FAILURE_REWARD]
+    with pytest.raises(FormatError, match="unknown tool 'think' \\(the tools are bash, str_replace_editor, submit\\)"):
+        parse_response(hack, TOOLS)
+    assert parse_response(hack).action.tool == "think"  # without a tool list (converting logs) any name parses
+    # the offered tools, under any alias, keep their similarity...
+    alias = "<think>t</think><function=execute_bash><parameter=command>find /testbed</parameter></function>"
+    assert srl_reward([alias], [expert])[0] == ref(render_action("bash", {"command": "find /testbed"}), expert) > 0
+    # ...and so does the expert's own tool when it is not one of them (Claude Code's Glob)
+    glob = render_action("Glob", {"pattern": "**/*.py"})
+    assert srl_reward([f"<think>t</think>{glob}"], [glob]) == [1.0]
+    assert srl_reward([f"<think>t</think>{render_action('Glob', {'pattern': '*.py'})}"], [glob])[0] > 0.5
+    assert srl_reward([f"<think>t</think>{glob}"], [expert]) == [FORMAT_FAILURE_REWARD]
 
 
 def test_a_grpo_batch_of_a_thousand_rollouts_scores_in_about_a_second(samples_dir):
