@@ -109,11 +109,13 @@ done
 SERVER=""
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true' EXIT
 serve() {  # serve PORT MODEL NAME: start a server, wait until it answers
-  local port=$1 model=$2 name=$3 dtype
+  local port=$1 model=$2 name=$3 dtype bind
   # float32 on CPU, as the project's own engines (engine_dtype): vLLM's CPU build would downcast
-  # to bfloat16, which wipes out most of a short LoRA fine-tune merged into the weights
-  dtype=$(.venv/bin/python -c 'import sys; from swe_srl.policy.vllm import engine_dtype; print(engine_dtype("auto", sys.argv[1]))' "$model")
-  VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-4} .venv/bin/python -m vllm.entrypoints.openai.api_server \
+  # to bfloat16, which wipes out most of a short LoRA fine-tune merged into the weights; and the
+  # worker computes on every core of a small machine (cpu_threads_bind: 1.5x on 2 cores)
+  read -r dtype bind < <(.venv/bin/python -c 'import sys; from swe_srl.policy.vllm import cpu_threads_bind, engine_dtype
+print(engine_dtype("auto", sys.argv[1]), cpu_threads_bind() or "auto")' "$model")
+  VLLM_CPU_OMP_THREADS_BIND=$bind VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-4} .venv/bin/python -m vllm.entrypoints.openai.api_server \
     --model "$model" --served-model-name "$name" --host 127.0.0.1 --port "$port" --max-model-len "$SERVE_CONTEXT" \
     --dtype "$dtype" --enforce-eager --seed 0 >"$OUT/logs/serve-$name.log" 2>&1 &
   SERVER=$!

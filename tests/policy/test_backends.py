@@ -12,6 +12,7 @@ through every backend in a real Docker sandbox.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -204,6 +205,47 @@ def test_the_vllm_engine_keeps_a_float32_checkpoint_in_float32_on_cpu(backend):
     import torch
 
     assert fresh().llm.llm_engine.model_config.dtype == torch.float32
+
+
+def test_the_vllm_worker_computes_on_every_core_of_a_small_machine(backend):
+    """vLLM's ``auto`` binding gives its CPU worker one core and keeps one for the scheduler;
+    on a machine of at most SMALL_CPU cores the project's engines bind it to all of them
+    (cpu_threads_bind): the worker's compute threads, one pinned per core, cover every core."""
+    import glob
+
+    import psutil
+
+    from swe_srl.policy.vllm import SMALL_CPU
+
+    kind, fresh = backend
+    if kind != "vllm-lora":
+        pytest.skip("the in-process vLLM engine only")
+    cores = os.sched_getaffinity(0)
+    if len(cores) > SMALL_CPU or "VLLM_CPU_OMP_THREADS_BIND" in os.environ and os.environ["VLLM_CPU_OMP_THREADS_BIND"] != ",".join(map(str, sorted(cores))):
+        pytest.skip("a large machine or a user-chosen binding: vLLM's own choice stands")
+    fresh().generate([{"role": "user", "content": "hi"}], 1)
+    workers = [p for p in psutil.Process().children(recursive=True) if p.name().startswith("VLLM::Worker")]
+    assert workers, "no vLLM worker process found"
+    pinned = set()
+    for task in glob.glob(f"/proc/{workers[0].pid}/task/*"):
+        try:
+            affinity = os.sched_getaffinity(int(task.rsplit("/", 1)[1]))
+        except OSError:  # the thread ended
+            continue
+        if len(affinity) == 1:
+            pinned |= affinity
+    assert pinned == cores
+
+
+@pytest.mark.vllm
+def test_cpu_threads_bind(vllm_available, monkeypatch):
+    from swe_srl.policy.vllm import cpu_threads_bind
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    assert cpu_threads_bind({0, 1}) == "0,1" and cpu_threads_bind({3, 1}) == "1,3"
+    assert cpu_threads_bind(set(range(16))) is None  # many cores: vLLM's auto (one kept for its scheduler)
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+    assert cpu_threads_bind({0, 1}) == "nobind"  # the user's choice wins
 
 
 @pytest.mark.vllm
