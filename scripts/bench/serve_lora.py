@@ -31,18 +31,9 @@ sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 
 def random_adapter(model: Path, out: Path, rank: int) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from swe_srl.models.tiny import random_lora_adapter
 
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(model)),
-                                LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear"))
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.01)
-    peft_model.save_pretrained(str(out))
+    random_lora_adapter(model, out, rank=rank, scale=0.01, seed=0)
     return out
 
 

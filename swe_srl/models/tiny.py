@@ -130,3 +130,22 @@ def build_tiny_model(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def random_lora_adapter(base: str | Path, out: str | Path, *, rank: int = 4, scale: float = 0.05, seed: int = 0):
+    """Save an all-linear LoRA adapter of ``base`` whose B matrices are random (peft starts them
+    at zero, so a fresh adapter changes nothing) to ``out``; returns the PeftModel. For tests
+    and benchmarks that need an adapter which changes the logits without training one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
+                           LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear"))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * scale)
+    model.save_pretrained(str(out))
+    return model

@@ -15,18 +15,9 @@ pytestmark = [pytest.mark.model]
 
 
 def _adapter(base: Path, out: Path, seed: int) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from swe_srl.models.tiny import random_lora_adapter
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
-                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:  # peft starts B at zero: make the adapter change the logits
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
-    model.save_pretrained(str(out))
+    random_lora_adapter(base, out, rank=4, scale=0.05, seed=seed)
     return out
 
 

@@ -139,19 +139,12 @@ def test_training_can_start_from_a_lora_adapter(method, sft_model, datasets_dir,
     base with the adapter merged in (saved as start_model/). With learning_rate 0 the result is
     exactly that merge: a full model (sft, lora: null), or a new adapter whose base is start_model/."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+
+    from swe_srl.models.tiny import random_lora_adapter
 
     base_dir = sft_model / "model"
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base_dir)),
-                                LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:  # peft starts B at zero: make the adapter change something
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.05)
-    adapter = tmp_path / "warm" / "adapter"
-    peft_model.save_pretrained(str(adapter))  # no tokenizer saved: the base's is used
+    adapter = tmp_path / "warm" / "adapter"  # no tokenizer saved: the base's is used
+    peft_model = random_lora_adapter(base_dir, adapter, rank=4, scale=0.05, seed=0)
     expected = {k: v.clone() for k, v in peft_model.merge_and_unload().state_dict().items()}
 
     out = tmp_path / "run"
