@@ -29,7 +29,7 @@ def _cli(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def sft_smollm2(smollm2, tmp_path_factory):
-    """SFT exactly as the demo does it (the SmolLM2 SFT config: 20 steps of 2 rows, LoRA, lr 2e-4,
+    """SFT exactly as the demo does it (the SmolLM2 SFT config: 20 steps of 2 rows, LoRA, lr 1e-3,
     prompts of at most 1024 tokens, 512 new tokens for validation) on the project's recorded expert
     runs and, when present, ../shared's samples (about 12 minutes on 2 cores)."""
     root = tmp_path_factory.mktemp("smollm2-sft")
