@@ -45,6 +45,7 @@ def comparison(out: Path) -> list[dict]:
             "format_valid_rate": score.get("format_valid_rate"),
             "mean_similarity": score.get("mean_similarity"),
             "exact_match_rate": score.get("exact_match_rate"),
+            "same_tool_similarity": score.get("same_tool_similarity"),
             "agent_resolved": resolved(load(out / "eval" / name / "report.json")),
             "oracle_resolved": resolved(load(out / "eval" / f"oracle-{name}" / "report.json")),
             "train_steps": train.get("global_step"),
@@ -61,12 +62,12 @@ def fmt(v, pct: bool = False) -> str:
 
 def markdown(rows: list[dict], wall_s: float, size: str) -> str:
     lines = [
-        "| model | format-valid | mean similarity | exact match | resolved (agent) | resolved (oracle-edit) | train steps |",
-        "|---|---|---|---|---|---|---|",
+        "| model | format-valid | mean similarity | same-tool similarity | exact match | resolved (agent) | resolved (oracle-edit) | train steps |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['label']} | {fmt(r['format_valid_rate'], True)} | {fmt(r['mean_similarity'])} | "
+            f"| {r['label']} | {fmt(r['format_valid_rate'], True)} | {fmt(r['mean_similarity'])} | {fmt(r['same_tool_similarity'])} | "
             f"{fmt(r['exact_match_rate'], True)} | {r['agent_resolved']} | {r['oracle_resolved']} | {r['train_steps'] or '-'} |"
         )
     n = next((r["samples"] for r in rows if r["samples"]), "?")
@@ -87,10 +88,11 @@ def main() -> None:
 
     console = Console()
     t = Table(title="Did training help? (held-out steps, greedy)", title_justify="left")
-    for col in ("model", "format-valid", "mean similarity", "exact match", "resolved (agent)", "resolved (oracle-edit)"):
+    for col in ("model", "format-valid", "mean similarity", "same-tool similarity", "exact match", "resolved (agent)",
+                "resolved (oracle-edit)"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["label"], fmt(r["format_valid_rate"], True), fmt(r["mean_similarity"]),
+        t.add_row(r["label"], fmt(r["format_valid_rate"], True), fmt(r["mean_similarity"]), fmt(r["same_tool_similarity"]),
                   fmt(r["exact_match_rate"], True), r["agent_resolved"], r["oracle_resolved"])
     console.print(t)
 

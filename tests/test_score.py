@@ -64,6 +64,22 @@ def test_scores_of_known_answers_equal_hand_computed_numbers():
         "submit": {"samples": 1, "format_valid_rate": 0.0, "mean_similarity": 0.0, "exact_match_rate": 0.0},
     }
     assert list(s)[:5] == ["samples", "format_valid_rate", "mean_similarity", "mean_reward", "exact_match_rate"]
+    # every valid answer calls the expert's tool here (the degenerate one too)
+    assert [r["answer_tool"] for r in s["records"]] == ["bash", None, "bash", "bash"]
+    assert s["tool_match_rate"] == 3 / 4 and s["same_tool_similarity"] == s["mean_similarity"]
+
+
+def test_same_tool_similarity_counts_answers_calling_another_tool_as_zero():
+    """difflib compares whole calls: a bash call answering an editor step still shares the call's
+    boilerplate with it. same_tool_similarity counts such answers 0; the paper's mean does not."""
+    rows = _rows()[:2]
+    wrong_tool = "<think>look</think><function=str_replace_editor><parameter=command>view</parameter><parameter=path>/a</parameter></function>"
+    s = score_completions([wrong_tool, "<think>done</think><function=submit></function>"], rows, records=True)
+    cross = s["records"][0]["similarity"]
+    assert cross > 0.2  # boilerplate alone
+    assert [r["same_tool"] for r in s["records"]] == [False, True]
+    assert s["mean_similarity"] == pytest.approx((cross + 1) / 2, abs=1e-15)
+    assert s["tool_match_rate"] == 1 / 2 and s["same_tool_similarity"] == 1 / 2
 
 
 def test_scores_accept_trl_conversational_completions_and_rows_without_a_tool_column():

@@ -67,12 +67,12 @@ def test_every_score_file_is_found_and_compared(tmp_path):
 
     html, _ = build_report(run)
     rows = Cells(html).rows
-    assert rows[0][:6] == ["model", "split", "samples", "format valid", "mean similarity", "exact match"]
+    assert rows[0][:7] == ["model", "split", "samples", "format valid", "mean similarity", "same-tool similarity", "exact match"]
     by_label = {r[0]: r for r in rows[1:4]}
-    assert by_label["base"][1:6] == ["validation", "2", "0.0%", "0", "0.0%"]
+    assert by_label["base"][1:7] == ["validation", "2", "0.0%", "0", "0", "0.0%"]
     # sft: one answer one character short (128/129 = 0.9922), one format failure (0): mean 0.4961
-    assert by_label["sft"][3:6] == ["50.0%", "0.4961", "0.0%"]
-    assert by_label["score-validation"][3:6] == ["100.0%", "1", "100.0%"]
+    assert by_label["sft"][3:7] == ["50.0%", "0.4961", "0.4961", "0.0%"]
+    assert by_label["score-validation"][3:7] == ["100.0%", "1", "1", "100.0%"]
     assert "<b>1</b>" in html  # the best mean similarity stands out
     # the per-tool comparison sits below, one column per expert tool
     assert ["model", "bash", "submit"] in rows

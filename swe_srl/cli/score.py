@@ -92,6 +92,8 @@ def register(app: typer.Typer) -> None:
                 ("dataset", f"{result['dataset']} ({result['split']})"), ("samples", result["samples"]),
                 ("format valid", pct(result["format_valid_rate"])), ("mean similarity", num(result["mean_similarity"])),
                 ("mean reward", num(result["mean_reward"])), ("exact match", pct(result["exact_match_rate"])),
+                ("expert's tool called", pct(result.get("tool_match_rate"))),
+                ("same-tool similarity", num(result.get("same_tool_similarity"))),
                 ("finish reasons", ", ".join(f"{k} {v}" for k, v in sorted(result["finish_reasons"].items()))),
                 ("backend", f"{result['backend']}, greedy, {result['max_new_tokens']} new tokens max"),
                 ("generation", f"{result['generate_s']:.1f} s, {result['tokens_per_s'] or 0:.1f} tokens/s"),

@@ -347,6 +347,7 @@ def _score_rows(scores: list[ScoreOut]) -> list[list[str]]:
             sim_html = f"<b>{sim_html}</b>"
         rows.append([
             esc(sc.label), fmt(d.get("split")), fmt(d.get("samples")), _pct(d.get("format_valid_rate")), sim_html,
+            fmt(round(d["same_tool_similarity"], 4)) if _is_num(d.get("same_tool_similarity")) else "—",
             _pct(d.get("exact_match_rate")), fmt(round(d["mean_reward"], 4)) if _is_num(d.get("mean_reward")) else "—",
             fmt(d.get("max_new_tokens")), fmt(d.get("backend")),
         ])
@@ -362,8 +363,8 @@ def scores_section(found: RunContents) -> str:
         "<p class=muted>Greedy responses to held-out SRL prompts (swe-srl score): each model answers every prompt once; mean similarity counts a format "
         "failure as 0 (the number the SRL paper selects checkpoints by), mean reward counts it as -1. "
         "The best mean similarity is in bold.</p>",
-        table(["model", "split", "samples", "format valid", "mean similarity", "exact match", "mean reward",
-               "max new tokens", "backend"], _score_rows(scores), num_cols=[2, 3, 4, 5, 6, 7]),
+        table(["model", "split", "samples", "format valid", "mean similarity", "same-tool similarity", "exact match",
+               "mean reward", "max new tokens", "backend"], _score_rows(scores), num_cols=[2, 3, 4, 5, 6, 7, 8]),
     ]
     tools: list[str] = []
     for sc in scores:

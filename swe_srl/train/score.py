@@ -13,10 +13,17 @@ For each row (an SRL step: ``expert_action`` plus optional ``tool``,
 - ``format_valid``: the reward is not -1;
 - ``similarity``: the reward with format failures counted as 0 (the number the
   SRL paper selects checkpoints by);
-- ``exact_match``: similarity 1.0 (difflib's ratio is 1 only for identical strings).
+- ``exact_match``: similarity 1.0 (difflib's ratio is 1 only for identical strings);
+- ``answer_tool``: the tool the response called (None when malformed), and
+  ``same_tool``: it is the expert's.
 
 Aggregates are means over the rows (``None`` when there are none), and per
-expert tool in ``by_tool``.
+expert tool in ``by_tool``. Besides the paper's mean similarity, two numbers say
+how much of it comes from calling the right tool: ``tool_match_rate`` (answers
+that call the expert's tool) and ``same_tool_similarity`` (mean similarity with
+answers that call another tool counted 0): difflib compares whole rendered
+calls, and the ``<function=...>``/``<parameter=...>`` text two different
+calls share already scores 0.3-0.7 against a short expert call.
 
 >>> rows = [{"expert_action": "<function=submit>\\n</function>", "tool": "submit"},
 ...         {"expert_action": "<function=bash>\\n<parameter=command>ls</parameter>\\n</function>", "tool": "bash"}]
@@ -25,6 +32,8 @@ expert tool in ``by_tool``.
 (2, 0.5, 0.5, 0.0, 0.5)
 >>> s["by_tool"]["bash"]
 {'samples': 1, 'format_valid_rate': 0.0, 'mean_similarity': 0.0, 'exact_match_rate': 0.0}
+>>> s["tool_match_rate"], s["same_tool_similarity"]
+(0.5, 0.5)
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from swe_srl.errors import ConfigError
+from swe_srl.errors import ConfigError, FormatError
+from swe_srl.rewards.format import parse_response
 from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD, completion_text, srl_reward
 from swe_srl.rewards.similarity import SimilarityFn
 
@@ -44,6 +54,7 @@ __all__ = ["score_completions", "sample_id", "METRICS", "score_model", "load_sco
 
 # The headline numbers, in the order tables show them.
 METRICS = ("samples", "format_valid_rate", "mean_similarity", "mean_reward", "exact_match_rate")
+TOOL_METRICS = ("tool_match_rate", "same_tool_similarity")
 
 _TOOL_RE = re.compile(r"<function\s*=\s*([^>\s]+)\s*>")
 
@@ -54,6 +65,13 @@ def _tool_of(row: Mapping[str, Any]) -> str:
         return str(tool)
     m = _TOOL_RE.search(str(row.get("expert_action") or ""))
     return m.group(1) if m else "?"
+
+
+def _answer_tool(text: str) -> str | None:
+    try:
+        return parse_response(text).action.tool
+    except FormatError:
+        return None
 
 
 def sample_id(row: Mapping[str, Any], index: int) -> str:
@@ -91,11 +109,14 @@ def score_completions(
     texts = [completion_text(c) for c in completions]
     rewards = srl_reward(texts, [str(r["expert_action"]) for r in rows], similarity=similarity, compare=compare) if rows else []
     per: list[dict[str, Any]] = []
-    for i, (row, reward) in enumerate(zip(rows, rewards)):
+    for i, (row, text, reward) in enumerate(zip(rows, texts, rewards)):
         valid = reward != FORMAT_FAILURE_REWARD
         sim = max(reward, 0.0)
-        per.append({"index": i, "id": sample_id(row, i), "tool": _tool_of(row), "reward": reward,
-                    "similarity": sim, "format_valid": valid, "exact_match": sim == 1.0})
+        tool = _tool_of(row)
+        answer_tool = _answer_tool(text) if valid else None
+        per.append({"index": i, "id": sample_id(row, i), "tool": tool, "reward": reward,
+                    "similarity": sim, "format_valid": valid, "exact_match": sim == 1.0,
+                    "answer_tool": answer_tool, "same_tool": answer_tool == tool})
 
     def summarise(items: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -108,6 +129,8 @@ def score_completions(
     out = summarise(per)
     out["mean_reward"] = _mean([r["reward"] for r in per])
     out = {k: out[k] for k in METRICS}  # the documented order
+    out["tool_match_rate"] = _mean([float(r["same_tool"]) for r in per])
+    out["same_tool_similarity"] = _mean([r["similarity"] if r["same_tool"] else 0.0 for r in per])
     tools: dict[str, list[dict[str, Any]]] = {}
     for r in per:
         tools.setdefault(r["tool"], []).append(r)
