@@ -139,6 +139,7 @@ def test_training_can_start_from_a_lora_adapter(method, sft_model, datasets_dir,
     base with the adapter merged in (saved as start_model/). With learning_rate 0 the result is
     exactly that merge: a full model (sft, lora: null), or a new adapter whose base is start_model/."""
     import torch
+    from transformers import AutoModelForCausalLM
 
     from swe_srl.models.tiny import random_lora_adapter
 
