@@ -10,9 +10,11 @@ import typer
 HELP = """Score a model on a dataset's SRL prompts (greedy, one response per step).
 
 Each response gets the SRL reward: -1 when it is not <think>...</think> plus
-exactly one action, else the similarity of its action to the expert's.
-FILE.json holds samples, format_valid_rate, mean_similarity (format failures
-count 0), mean_reward, exact_match_rate, by_tool, and every response.
+exactly one action of an offered tool (or the expert's), else the similarity
+of its action to the expert's. FILE.json holds samples, format_valid_rate,
+mean_similarity (format failures count 0), mean_reward, exact_match_rate,
+tool_match_rate and same_tool_similarity (answers calling another tool than
+the expert's count 0), by_tool, and every response.
 Generation uses vLLM when it is installed (all prompts in one engine call),
 else transformers; --model openai:URL#MODEL scores a served model instead (for
 example a `vllm serve` endpoint with LoRA modules: one engine for many models). Re-running with unchanged inputs is a no-op (--force redoes it).
