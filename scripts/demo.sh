@@ -112,7 +112,7 @@ serve() {  # serve PORT MODEL NAME: start a server, wait until it answers
   local port=$1 model=$2 name=$3 dtype bind
   # float32 on CPU, as the project's own engines (engine_dtype): vLLM's CPU build would downcast
   # to bfloat16, which wipes out most of a short LoRA fine-tune merged into the weights; and the
-  # worker computes on every core of a small machine (cpu_threads_bind: 1.5x on 2 cores)
+  # worker computes on every core of a small machine (cpu_threads_bind: 1.45x on 2 cores, scripts/bench/serve_bind.py)
   read -r dtype bind < <(.venv/bin/python -c 'import sys; from swe_srl.policy.vllm import cpu_threads_bind, engine_dtype
 print(engine_dtype("auto", sys.argv[1]), cpu_threads_bind() or "auto")' "$model")
   VLLM_CPU_OMP_THREADS_BIND=$bind VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-4} .venv/bin/python -m vllm.entrypoints.openai.api_server \

@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,26 +30,14 @@ sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 
 def measure_one(model: str, dataset: str, prompts: int, new_tokens: int) -> dict:
-    """One way, in this process (the binding is in the environment already)."""
-    from swe_srl.policy.base import SamplingConfig
-    from swe_srl.policy.vllm import VLLMPolicy
+    """One way, in this process (the binding is in the environment already): serve_lora's measurement."""
+    from serve_lora import measure
+
     from swe_srl.train.score import load_score_rows
 
     conversations = [list(r["prompt"]) for r in load_score_rows(Path(dataset), "validation", prompts)]
-    sampling = SamplingConfig(temperature=0.0, max_tokens=new_tokens, stop=())
-    t = time.perf_counter()
-    policy = VLLMPolicy(model, sampling=sampling, max_model_len=4096)
-    load_s = time.perf_counter() - t
-    try:
-        policy.generate_batch(conversations[:1], max_tokens=8)  # warm-up
-        t = time.perf_counter()
-        completions = policy.generate_batch(conversations)
-        seconds = time.perf_counter() - t
-    finally:
-        policy.close()
-    tokens = sum(c.completion_tokens for c in completions)
-    return {"prompts": len(conversations), "tokens": tokens, "seconds": round(seconds, 2),
-            "tokens_per_s": round(tokens / seconds, 2), "load_s": round(load_s, 1)}
+    return {"prompts": len(conversations), **measure(os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto"), Path(model),
+                                                     conversations, new_tokens)}
 
 
 def run_way(bind: str, model: Path, dataset: Path, args: argparse.Namespace) -> dict:

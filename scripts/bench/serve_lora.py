@@ -30,13 +30,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 
-def random_adapter(model: Path, out: Path, rank: int) -> Path:
-    from swe_srl.models.tiny import random_lora_adapter
-
-    random_lora_adapter(model, out, rank=rank, scale=0.01, seed=0)
-    return out
-
-
 def measure(label: str, model: Path, conversations, new_tokens: int, adapter: Path | None = None) -> dict:
     from swe_srl.policy.base import SamplingConfig
     from swe_srl.policy.vllm import VLLMPolicy
@@ -74,6 +67,7 @@ def main() -> None:
     from rollout import build_dataset, resolve_model
 
     from swe_srl.io import write_json
+    from swe_srl.models.tiny import random_lora_adapter
     from swe_srl.train.merge import merge_adapter
     from swe_srl.train.score import load_score_rows
 
@@ -85,7 +79,9 @@ def main() -> None:
         if len(rows) < args.prompts:
             sys.exit(f"{dataset}: only {len(rows)} validation rows")
         conversations = [list(r["prompt"]) for r in rows]
-        adapter = Path(args.adapter) if args.adapter else random_adapter(model, work / "adapter", args.rank)
+        adapter = Path(args.adapter) if args.adapter else work / "adapter"
+        if not args.adapter:
+            random_lora_adapter(model, adapter, rank=args.rank, scale=0.01, seed=0)
         t = time.perf_counter()
         merged = merge_adapter(adapter, work / "merged").out
         merge_s = time.perf_counter() - t

@@ -36,10 +36,10 @@ from swe_srl.data.prompts import PromptConfig, fit_prompt
 from swe_srl.errors import FormatError
 from swe_srl.policy.base import PolicyError
 from swe_srl.protocols import CommandOutput, Completion, Policy, Sandbox
-from swe_srl.rewards.format import TOOLS, parse_response
+from swe_srl.rewards.format import parse_response
 from swe_srl.sandbox import SandboxError
 from swe_srl.text import truncate_middle
-from swe_srl.trajectories.models import Action, Step, Trajectory
+from swe_srl.trajectories.models import CANONICAL_TOOLS, Action, Step, Trajectory
 
 SOURCE_FORMAT = "swe-srl-agent"
 
@@ -252,7 +252,7 @@ class Agent:
             raise FormatError(f"response is {type(text).__name__}, not text")
         if len(text) > self.config.max_response_chars:
             raise FormatError(f"response of {len(text)} characters exceeds {self.config.max_response_chars}")
-        parsed = parse_response(text, TOOLS)
+        parsed = parse_response(text, CANONICAL_TOOLS)
         return self._cap_thought(parsed.thought), parsed.action
 
     def execute(self, action: Action) -> CommandOutput:

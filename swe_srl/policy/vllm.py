@@ -67,7 +67,7 @@ def cpu_threads_bind(cores: set[int] | None = None) -> str | None:
     own ``auto``). A value the user set wins, as does a machine that is not a CPU one.
 
     Why: ``auto`` binds the worker to one core per NUMA node and keeps one for the scheduler;
-    on 2 cores that is half the machine for the model. Bound to both, a server generated 1.5x
+    on 2 cores that is half the machine for the model. Bound to both, the engine generated 1.45x
     the tokens per second (scripts/bench/serve_bind.py), the scheduler sharing the cores.
     """
     if "VLLM_CPU_OMP_THREADS_BIND" in os.environ:

@@ -37,7 +37,7 @@ from swe_srl.trajectories import normalize
 from swe_srl.trajectories.models import Action
 from swe_srl.trajectories.render import find_function_calls
 
-__all__ = ["ParsedResponse", "parse_response", "is_degenerate", "THINK_OPEN", "THINK_CLOSE", "TOOLS"]
+__all__ = ["ParsedResponse", "parse_response", "is_degenerate", "function_name", "THINK_OPEN", "THINK_CLOSE"]
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -46,9 +46,7 @@ _THINK_OPEN_RE = re.compile(r"\A\s*<think\s*>", re.I)
 _THINK_CLOSE_RE = re.compile(r"</think\s*>", re.I)
 _FUNC_OPEN_RE = re.compile(r"<function\s*=", re.I)
 
-TOOLS = ("bash", "str_replace_editor", "submit")
-"""The tools the system prompt offers, by canonical name (aliases such as ``execute_bash`` map onto them)."""
-
+_FUNC_NAME_RE = re.compile(r"<function\s*=\s*([^>\s]+)\s*>")
 EDITOR_KEYS = ("command", "path", "file_text", "old_str", "new_str", "insert_line", "view_range")
 
 
@@ -100,7 +98,8 @@ def parse_response(text: str, tools: Collection[str] | None = None) -> ParsedRes
     Traceback (most recent call last):
     ...
     swe_srl.errors.FormatError: response does not start with <think>
-    >>> parse_response("<think>t</think><function=think><parameter=command>x</parameter></function>", TOOLS)
+    >>> from swe_srl.trajectories.models import CANONICAL_TOOLS
+    >>> parse_response("<think>t</think><function=think><parameter=command>x</parameter></function>", CANONICAL_TOOLS)
     Traceback (most recent call last):
     ...
     swe_srl.errors.FormatError: unknown tool 'think' (the tools are bash, str_replace_editor, submit)
@@ -133,6 +132,16 @@ def parse_response(text: str, tools: Collection[str] | None = None) -> ParsedRes
     if tools is not None and action.tool not in tools:
         raise FormatError(f"unknown tool {name[:60]!r} (the tools are {', '.join(tools)})")
     return ParsedResponse(thought=thought.strip(), action=action)
+
+
+def function_name(text: str) -> str | None:
+    """The name in the first ``<function=NAME>`` of ``text`` (an expert action's rendering), or None.
+
+    >>> function_name("<function=bash>\\n<parameter=command>ls</parameter>\\n</function>")
+    'bash'
+    """
+    m = _FUNC_NAME_RE.search(text)
+    return m.group(1) if m else None
 
 
 def is_degenerate(action: Action) -> bool:

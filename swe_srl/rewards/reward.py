@@ -5,7 +5,7 @@
 * ``-1.0`` when a completion is not ``<think>...</think>`` followed by exactly
   one parsable function call (:func:`swe_srl.rewards.format.parse_response`),
   or calls a tool that is neither one the prompt offers
-  (:data:`~swe_srl.rewards.format.TOOLS`) nor the expert's own;
+  (:data:`~swe_srl.trajectories.models.CANONICAL_TOOLS`) nor the expert's own;
 * otherwise the similarity (:mod:`swe_srl.rewards.similarity`, difflib's ratio
   by default) between the *canonical rendering* of the parsed action and
   ``expert_action`` (itself a canonical rendering, as ``swe-srl dataset``
@@ -31,19 +31,18 @@ datasets) or ``[{"role": "assistant", "content": ...}]`` lists
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Sequence
 
 from swe_srl.errors import FormatError
-from swe_srl.rewards.format import TOOLS, is_degenerate, parse_response
+from swe_srl.rewards.format import function_name, is_degenerate, parse_response
 from swe_srl.rewards.similarity import SimilarityFn, batch_similarity, get_similarity
+from swe_srl.trajectories.models import CANONICAL_TOOLS
 
 __all__ = ["srl_reward", "make_srl_reward", "score_response", "completion_text", "FORMAT_FAILURE_REWARD", "DEGENERATE_REWARD"]
 
 FORMAT_FAILURE_REWARD = -1.0
 DEGENERATE_REWARD = 0.0
 COMPARE_MODES = ("canonical", "raw")
-_EXPERT_TOOL_RE = re.compile(r"<function\s*=\s*([^>\s]+)\s*>")
 
 
 def completion_text(completion: Any) -> str:
@@ -76,7 +75,8 @@ def _content(content: Any) -> str:
 def _action_string(text: str, compare: str, expert: str) -> tuple[str | None, float | None]:
     """(string to compare with the expert, or None; fixed reward, or None) for one response."""
     try:
-        parsed = parse_response(text, (*TOOLS, *_EXPERT_TOOL_RE.findall(expert)[:1]))
+        expert_tool = function_name(expert)
+        parsed = parse_response(text, CANONICAL_TOOLS + ((expert_tool,) if expert_tool else ()))
     except FormatError:
         return None, FORMAT_FAILURE_REWARD
     rendered = parsed.action.render()

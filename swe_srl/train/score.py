@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from swe_srl.errors import ConfigError, FormatError
-from swe_srl.rewards.format import parse_response
+from swe_srl.rewards.format import function_name, parse_response
 from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD, completion_text, srl_reward
 from swe_srl.rewards.similarity import SimilarityFn
 
@@ -54,17 +53,13 @@ __all__ = ["score_completions", "sample_id", "METRICS", "score_model", "load_sco
 
 # The headline numbers, in the order tables show them.
 METRICS = ("samples", "format_valid_rate", "mean_similarity", "mean_reward", "exact_match_rate")
-TOOL_METRICS = ("tool_match_rate", "same_tool_similarity")
-
-_TOOL_RE = re.compile(r"<function\s*=\s*([^>\s]+)\s*>")
 
 
 def _tool_of(row: Mapping[str, Any]) -> str:
     tool = row.get("tool")
     if tool:
         return str(tool)
-    m = _TOOL_RE.search(str(row.get("expert_action") or ""))
-    return m.group(1) if m else "?"
+    return function_name(str(row.get("expert_action") or "")) or "?"
 
 
 def _answer_tool(text: str) -> str | None:

@@ -13,9 +13,9 @@ import pytest
 
 from swe_srl.errors import FormatError
 from swe_srl.rewards import similarity as sim
-from swe_srl.rewards.format import TOOLS, is_degenerate, parse_response
+from swe_srl.rewards.format import is_degenerate, parse_response
 from swe_srl.rewards.reward import FORMAT_FAILURE_REWARD, make_srl_reward, srl_reward
-from swe_srl.trajectories.models import Action
+from swe_srl.trajectories.models import CANONICAL_TOOLS, Action
 from swe_srl.trajectories.render import find_function_calls, render_action
 
 
@@ -190,7 +190,7 @@ def test_a_tool_neither_offered_nor_the_experts_is_a_format_failure():
     assert ref(render_action("think", {"command": "to_snake"}), expert) > 0.6  # why the rule is needed
     assert srl_reward([hack], [expert]) == [FORMAT_FAILURE_REWARD]
     with pytest.raises(FormatError, match="unknown tool 'think' \\(the tools are bash, str_replace_editor, submit\\)"):
-        parse_response(hack, TOOLS)
+        parse_response(hack, CANONICAL_TOOLS)
     assert parse_response(hack).action.tool == "think"  # without a tool list (converting logs) any name parses
     # the offered tools, under any alias, keep their similarity...
     alias = "<think>t</think><function=execute_bash><parameter=command>find /testbed</parameter></function>"
